@@ -1,0 +1,65 @@
+"""Input preprocessing: per-channel mean/std normalisation of images in [0, 255].
+
+The statistics are those of the authors' Torch code (fb.resnet.torch `datasets/`):
+ImageNet mean/std of [0, 1] images scaled by 255, and the CIFAR-10 / CIFAR-100
+per-channel statistics of the training sets. Fashion-MNIST's are of its 60,000
+training images. The training pipelines call this same function, so a model trained
+here sees at serving time exactly what it saw in training.
+"""
+
+import numpy as np
+from keras import backend, ops
+
+# dataset: (per-channel mean, per-channel std), on the 0-255 scale.
+DATASET_STATS = {
+    "imagenet": ((123.675, 116.28, 103.53), (58.395, 57.12, 57.375)),
+    "cifar10": ((125.3, 123.0, 113.9), (63.0, 62.1, 66.7)),
+    "cifar100": ((129.3, 124.1, 112.4), (68.2, 65.4, 70.4)),
+    "fashion_mnist": ((72.94,), (90.02,)),
+}
+
+# The statistics a family's models use unless their weights say otherwise.
+FAMILY_DATASET = {"imagenet": "imagenet", "cifar": "cifar10"}
+
+
+def preprocess_input(x, dataset="imagenet", data_format=None):
+    """Normalises images with the per-channel statistics of a dataset.
+
+    Args:
+        x: images with values in [0, 255]: a NumPy array or a tensor, with the
+            channel axis last (`"channels_last"`) or after the batch axis.
+        dataset: one of `DATASET_STATS`: "imagenet", "cifar10", "cifar100",
+            "fashion_mnist".
+        data_format: "channels_last" or "channels_first"; None reads
+            `keras.config.image_data_format()`.
+
+    Returns:
+        float32 `(x - mean) / std`: a NumPy array for NumPy input, else a tensor.
+
+    Raises:
+        ValueError: for an unknown dataset or data format, or when the channel
+            count of `x` differs from the dataset's.
+    """
+    if dataset not in DATASET_STATS:
+        raise ValueError(
+            f"Received: dataset={dataset!r}; expected one of {tuple(DATASET_STATS)}."
+        )
+    data_format = data_format or backend.image_data_format()
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(
+            f"Received: data_format={data_format!r}; expected 'channels_last' or "
+            "'channels_first'."
+        )
+    mean, std = (np.asarray(v, "float32") for v in DATASET_STATS[dataset])
+    channel_axis = -1 if data_format == "channels_last" else 1
+    channels = x.shape[channel_axis] if len(x.shape) >= 3 else None
+    if channels is not None and channels != mean.size:
+        raise ValueError(
+            f"Received: images with {channels} channels (shape {tuple(x.shape)}); "
+            f"dataset={dataset!r} has {mean.size} and data_format={data_format!r}."
+        )
+    if data_format == "channels_first":
+        mean, std = mean[:, None, None], std[:, None, None]
+    if isinstance(x, np.ndarray):
+        return ((x.astype("float32") - mean) / std).astype("float32")
+    return (ops.cast(x, "float32") - mean) / std

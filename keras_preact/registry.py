@@ -1,0 +1,91 @@
+"""The registry of named models: one entry per row of the depth table and version.
+
+`list_models()` enumerates them (tests, CLIs and docs iterate over it) and
+`get_model(name, **kwargs)` builds one. The named builders exported by the package
+(`keras_preact.PreActResNet200`, `keras_preact.ResNet110`, ...) are generated here,
+each a thin wrapper over `build_resnet` with keras.applications' arguments.
+"""
+
+import fnmatch
+import re
+
+from keras_preact import specs
+from keras_preact.resnet import build_resnet, model_name
+
+# name -> the `build_resnet` arguments that define it
+MODELS = {}
+for _family, _depths in (("imagenet", specs.IMAGENET_DEPTHS), ("cifar", specs.CIFAR_NAMED_DEPTHS)):
+    for _depth in _depths:
+        for _version in (2, 1):
+            _block = specs.get_spec(_depth, _family).block
+            MODELS[model_name(_depth, _version, _family)] = {
+                "depth": _depth, "version": _version, "family": _family, "block": _block,
+            }
+
+
+def _snake_case(name):
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", "_", name).lower()
+
+
+def list_models(pattern="*", family=None, version=None):
+    """Names of the registered models, optionally filtered.
+
+    Args:
+        pattern: shell-style pattern on the name, e.g. "PreAct*".
+        family: None, "imagenet" or "cifar".
+        version: None, 1 or 2.
+    """
+    return [
+        name for name, arch in MODELS.items()
+        if fnmatch.fnmatchcase(name, pattern)
+        and family in (None, arch["family"]) and version in (None, arch["version"])
+    ]
+
+
+def get_model(model, **kwargs):
+    """Builds a registered model by name; `kwargs` as for the named builders.
+
+    Raises:
+        ValueError: for an unknown name; the message lists the registered ones.
+    """
+    if model not in MODELS:
+        raise ValueError(f"Received: model={model!r}; registered models: {list(MODELS)}.")
+    return BUILDERS[model](**kwargs)
+
+
+def _named_builder(model):
+    arch = MODELS[model]
+
+    def builder(
+        include_top=True,
+        weights=None,
+        input_tensor=None,
+        input_shape=None,
+        pooling=None,
+        classes=None,
+        classifier_activation="softmax",
+        name=None,
+        **unit_options,
+    ):
+        return build_resnet(
+            **arch, include_top=include_top, weights=weights, input_tensor=input_tensor,
+            input_shape=input_shape, pooling=pooling, classes=classes,
+            classifier_activation=classifier_activation, name=name or _snake_case(model),
+            **unit_options,
+        )
+
+    spec = specs.get_spec(arch["depth"], arch["family"], arch["block"])
+    kind = "pre-activation (v2, [2])" if arch["version"] == 2 else "original (v1, [1])"
+    builder.__name__ = builder.__qualname__ = model
+    builder.__doc__ = (
+        f"{model}: the {kind} {spec.depth}-layer ResNet for {spec.family}, {spec.block} "
+        f"units {spec.stage_units} per stage.\n\n"
+        "Arguments are those of keras.applications (include_top, weights, input_tensor,\n"
+        "input_shape, pooling, classes, classifier_activation, name) plus the unit variants\n"
+        "of `keras_preact.build_resnet` (activation_order, shortcut, shortcut_options,\n"
+        "downsample_shortcut, stride_on).\n\nReturns:\n    A `keras.Model`.\n"
+    )
+    return builder
+
+
+BUILDERS = {model: _named_builder(model) for model in MODELS}

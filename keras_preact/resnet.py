@@ -1,0 +1,306 @@
+"""ResNet v1 and v2 (full pre-activation) builders with keras.applications arguments.
+
+References:
+    [1] K. He, X. Zhang, S. Ren, J. Sun. Deep Residual Learning for Image
+        Recognition. CVPR 2016.
+    [2] K. He, X. Zhang, S. Ren, J. Sun. Identity Mappings in Deep Residual
+        Networks. ECCV 2016.
+
+v1 stacks the original units of [1] (Fig. 4(a) of [2]); v2 the full pre-activation
+units of [2] (Fig. 1(b) / 4(e)). A v2 network, as the appendix of [2] specifies:
+
+* runs the first unit's activation right after conv1, before the split. On ImageNet
+  that is conv1 -> BN -> ReLU -> max-pool, and the first unit has no pre-activation
+  of its own (as in fb.resnet.torch's preresnet.lua);
+* adds an extra BN -> ReLU after the last unit's addition, before pooling;
+* gives shape-changing units projection shortcuts that read the pre-activated tensor.
+
+Deliberate choices, each also a builder argument where it is a choice:
+
+* Stride: in the first unit of stages 2+ on its (first) 3x3 conv (fb.resnet.torch,
+  timm). `stride_on="1x1"` moves a bottleneck's stride to its first 1x1 conv, as
+  the authors' CIFAR code does. keras.applications' ResNet50V2 strides the *last*
+  unit of a stage instead, so it does about 15% fewer multiply-adds than this.
+* Padding as in Torch: symmetric k // 2 for strided convs and the max-pool (see
+  `keras_preact.layers`), so Torch-trained weights port exactly.
+* CIFAR nets use projection shortcuts where the shape changes (the parameter counts
+  of [2], Table 4); `downsample_shortcut="zero_pad"` gives option A of [1].
+
+Layer names are deterministic: "conv1", "conv1_bn", "stage{s}_unit{u}_conv{k}",
+"stage{s}_unit{u}_preact_bn", "stage{s}_unit{u}_shortcut_conv", "post_bn",
+"avg_pool", "predictions".
+"""
+
+import functools
+import os
+
+import keras
+from keras import layers
+
+from keras_preact import specs, units, weights as weights_lib
+from keras_preact.layers import LayerFactory
+
+POOLINGS = (None, "avg", "max")
+DEFAULT_INPUT_SIZE = {"imagenet": 224, "cifar": 32}
+# Smallest input each family's stride plan turns into at least 1x1 features.
+MIN_INPUT_SIZE = {"imagenet": 32, "cifar": 4}
+DEFAULT_CLASSES = {"imagenet": 1000, "cifar": 10}
+
+# The builder arguments of the unit variants, with their defaults.
+UNIT_DEFAULTS = {
+    "activation_order": None,
+    "shortcut": "identity",
+    "shortcut_options": None,
+    "downsample_shortcut": "projection",
+    "stride_on": "3x3",
+}
+
+
+def model_name(depth, version=2, family="imagenet"):
+    """The registry name of a standard model, e.g. "PreActResNet164"."""
+    del family  # ImageNet and CIFAR depths do not overlap
+    return f"{'PreAct' if version == 2 else ''}ResNet{depth}"
+
+
+def _choice(argument, value, allowed):
+    if value not in allowed:
+        raise ValueError(f"Received: {argument}={value!r}; expected one of {tuple(allowed)}.")
+
+
+def _resolve_activation_order(version, activation_order):
+    if version not in (1, 2):
+        raise ValueError(f"Received: version={version!r}; expected 1 (post-activation) or 2 (pre-activation).")
+    if activation_order is None:
+        return units.DEFAULT_ORDER[version]
+    _choice("activation_order", activation_order, units.ACTIVATION_ORDERS)
+    order_version = units.ACTIVATION_ORDERS[activation_order].version
+    if order_version != version:
+        allowed = [k for k, o in units.ACTIVATION_ORDERS.items() if o.version == version]
+        raise ValueError(
+            f"Received: activation_order={activation_order!r} with version={version}; "
+            f"{activation_order!r} is a version-{order_version} order. Version {version} "
+            f"orders: {allowed}."
+        )
+    return activation_order
+
+
+def _resolve_weights(weights, spec, version, unit_options):
+    """Returns (WeightsInfo or None, local path or None)."""
+    if weights is None:
+        return None, None
+    name = model_name(spec.depth, version, spec.family)
+    info = weights_lib.get_weights_info(name, weights) if isinstance(weights, str) else None
+    if info is not None:
+        defaults = {**UNIT_DEFAULTS, "activation_order": units.DEFAULT_ORDER[version]}
+        changed = {k: v for k, v in unit_options.items() if (v or None) != (defaults[k] or None)}
+        if changed:
+            raise ValueError(
+                f"Received: weights={weights!r} with {changed}; the registered weights of "
+                f"{name} are for its standard units."
+            )
+        return info, None
+    path = os.fspath(weights) if isinstance(weights, os.PathLike) else weights
+    if isinstance(path, str) and path.endswith(".weights.h5") and os.path.isfile(path):
+        return None, path
+    raise ValueError(
+        f"Received: weights={weights!r}; expected None, a registered name for {name} "
+        f"({weights_lib.list_weights(name) or 'none registered'}), or the path of an "
+        "existing '.weights.h5' file."
+    )
+
+
+def _resolve_input_shape(input_shape, input_tensor, spec, info, data_format):
+    default_size = DEFAULT_INPUT_SIZE[spec.family]
+    if info is not None:
+        default = tuple(info.input_shape)
+    else:
+        default = (default_size, default_size, 3)
+    if input_tensor is not None:
+        tensor_shape = tuple(input_tensor.shape[1:])
+        if input_shape is not None and tuple(input_shape) != tensor_shape:
+            raise ValueError(
+                f"Received: input_shape={input_shape!r} and input_tensor of shape "
+                f"{tuple(input_tensor.shape)}; they disagree. Pass one of them."
+            )
+        input_shape = tensor_shape
+    if input_shape is None:
+        shape = default if data_format == "channels_last" else (default[2], *default[:2])
+        return shape
+    shape = tuple(input_shape)
+    if len(shape) != 3:
+        raise ValueError(
+            f"Received: input_shape={input_shape!r}; expected 3 dimensions "
+            f"({'height, width, channels' if data_format == 'channels_last' else 'channels, height, width'})."
+        )
+    channels, spatial = (shape[2], shape[:2]) if data_format == "channels_last" else (shape[0], shape[1:])
+    if info is not None and channels != info.input_shape[2]:
+        raise ValueError(
+            f"Received: input_shape={input_shape!r} with {channels} channels; the weights "
+            f"{info.name!r} take {info.input_shape[2]} channels."
+        )
+    if channels is None or channels < 1:
+        raise ValueError(f"Received: input_shape={input_shape!r}; the channel count must be known.")
+    small = [d for d in spatial if d is not None and d < MIN_INPUT_SIZE[spec.family]]
+    if small:
+        raise ValueError(
+            f"Received: input_shape={input_shape!r}; {spec.family} models need height and "
+            f"width of at least {MIN_INPUT_SIZE[spec.family]}."
+        )
+    return shape
+
+
+def _stem(x, spec, factory):
+    """conv1 -> BN -> ReLU (-> max-pool on ImageNet).
+
+    For pre-activation units this BN -> ReLU is the first unit's activation, moved
+    right after conv1 and before the split (appendix of [2]).
+    """
+    if spec.family == "imagenet":
+        x = factory.conv(x, spec.stem_width, 7, strides=2, name="conv1")
+    else:
+        x = factory.conv(x, spec.stem_width, 3, name="conv1")
+    x = factory.bn(name="conv1_bn")(x)
+    x = factory.relu(name="conv1_relu")(x)
+    if spec.family == "imagenet":
+        x = layers.ZeroPadding2D(1, data_format=factory.data_format, name="pool1_pad")(x)
+        x = layers.MaxPooling2D(3, strides=2, data_format=factory.data_format, name="pool1")(x)
+    return x
+
+
+def _head(x, include_top, pooling, classes, classifier_activation, data_format):
+    if include_top or pooling == "avg":
+        x = layers.GlobalAveragePooling2D(data_format=data_format, name="avg_pool")(x)
+    elif pooling == "max":
+        x = layers.GlobalMaxPooling2D(data_format=data_format, name="max_pool")(x)
+    if include_top:
+        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+    return x
+
+
+def build_resnet(
+    depth,
+    *,
+    version=2,
+    family="imagenet",
+    block=None,
+    activation_order=None,
+    shortcut="identity",
+    shortcut_options=None,
+    downsample_shortcut="projection",
+    stride_on="3x3",
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=None,
+    classifier_activation="softmax",
+    name=None,
+):
+    """Builds a ResNet of [1] (version 1) or [2] (version 2) as a functional model.
+
+    Args:
+        depth: weight layers: 18, 34, 50, 101, 152 or 200 for ImageNet; 6n+2
+            (basic) or 9n+2 (bottleneck) for CIFAR.
+        version: 1 (post-activation, [1]) or 2 (pre-activation, [2]).
+        family: "imagenet" (7x7 stem, four stages) or "cifar" (3x3 stem, three).
+        block: None for the block the depth implies, or "basic" / "bottleneck"
+            for CIFAR depths that fit both (20, 56, 110, 164, ...).
+        activation_order: None for the version's default ("original" for 1,
+            "full_preact" for 2), or another order of the same version from
+            Table 2 of [2]: "bn_after_addition", "relu_before_addition" (v1),
+            "relu_only_preact" (v2).
+        shortcut: Table 1 of [2]: "identity", "constant_scaling",
+            "exclusive_gating", "shortcut_only_gating", "conv1x1", "dropout".
+        shortcut_options: options of the shortcut kind: {"scale": 0.5,
+            "scale_residual": False} for constant scaling, {"gate_bias": -6.0}
+            for gating, {"rate": 0.5} for dropout.
+        downsample_shortcut: "projection" (option B of [1]) or "zero_pad"
+            (option A) where a unit changes shape.
+        stride_on: "3x3" or "1x1": which conv of a downsampling bottleneck unit
+            has the stride (basic units always stride their first 3x3).
+        include_top: whether to end with global average pooling and a
+            `classes`-way dense classifier.
+        weights: None, a registered weights name, or the path of a
+            `.weights.h5` file.
+        input_tensor: optional Keras tensor to use as the model input.
+        input_shape: optional (height, width, channels) (channels first under
+            "channels_first"); defaults to 224x224x3 (ImageNet), 32x32x3
+            (CIFAR) or the weights' shape.
+        pooling: with include_top=False: None (4-D feature map), "avg" or "max".
+        classes: classifier outputs; defaults to 1000 (ImageNet), 10 (CIFAR) or
+            the weights' classes.
+        classifier_activation: activation of the classifier; None for logits.
+        name: model name; defaults to e.g. "preact_resnet164".
+
+    Returns:
+        A `keras.Model`.
+
+    Raises:
+        ValueError: for any argument outside its allowed values; the message
+            echoes the value received.
+    """
+    spec = specs.get_spec(depth, family, block)
+    activation_order = _resolve_activation_order(version, activation_order)
+    options = units.resolve_shortcut_options(shortcut, shortcut_options)
+    _choice("downsample_shortcut", downsample_shortcut, units.DOWNSAMPLE_SHORTCUTS)
+    _choice("stride_on", stride_on, units.STRIDE_POSITIONS)
+    if spec.block == "basic" and stride_on != "3x3":
+        raise ValueError(f"Received: stride_on={stride_on!r} for basic units; only bottleneck units have a 1x1 conv to stride.")
+    _choice("pooling", pooling, POOLINGS)
+    if include_top and pooling == "max":
+        raise ValueError("Received: pooling='max' with include_top=True; the classifier uses global average pooling ([1]). Pass include_top=False for max pooling.")
+    unit_options = {
+        "activation_order": activation_order, "shortcut": shortcut, "shortcut_options": shortcut_options,
+        "downsample_shortcut": downsample_shortcut, "stride_on": stride_on,
+    }
+    info, weights_path = _resolve_weights(weights, spec, version, unit_options)
+    if classes is None:
+        classes = info.classes if info is not None else DEFAULT_CLASSES[spec.family]
+    if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
+        raise ValueError(f"Received: classes={classes!r}; expected a positive int.")
+    if info is not None and include_top and classes != info.classes:
+        raise ValueError(
+            f"Received: classes={classes} with weights={weights!r}, which have {info.classes} "
+            f"classes. Pass classes={info.classes}, or include_top=False to put your own classifier on top."
+        )
+    if include_top and classifier_activation is not None:
+        try:
+            keras.activations.get(classifier_activation)
+        except ValueError:
+            raise ValueError(f"Received: classifier_activation={classifier_activation!r}; expected None or a Keras activation such as 'softmax'.") from None
+    if input_tensor is not None and not keras.utils.is_keras_tensor(input_tensor):
+        raise ValueError(
+            f"Received: input_tensor of type {type(input_tensor).__name__}; expected a Keras "
+            "tensor such as keras.Input(shape)."
+        )
+    factory = LayerFactory()
+    shape = _resolve_input_shape(input_shape, input_tensor, spec, info, factory.data_format)
+
+    if input_tensor is None:
+        inputs = x = layers.Input(shape)
+    else:
+        inputs, x = keras.utils.get_source_inputs(input_tensor), input_tensor
+
+    order = units.ACTIVATION_ORDERS[activation_order]
+    unit = functools.partial(
+        units.UNITS[spec.block], activation_order=activation_order, shortcut=shortcut,
+        shortcut_options=options, downsample_shortcut=downsample_shortcut, factory=factory,
+        **({"stride_on": stride_on} if spec.block == "bottleneck" else {}),
+    )
+    x = _stem(x, spec, factory)
+    for s, (count, width) in enumerate(zip(spec.stage_units, spec.stage_widths), 1):
+        for u in range(1, count + 1):
+            # The first unit of the network takes conv1's activation (appendix of [2]).
+            x = unit(x, width, 2 if s > 1 and u == 1 else 1, name=f"stage{s}_unit{u}", input_activated=s == u == 1)
+    # Pre-activation nets: an extra activation after the last addition (appendix of [2]).
+    x = units.activate(x, order.before_conv, "post", "", factory)
+    x = _head(x, include_top, pooling, classes, classifier_activation, factory.data_format)
+
+    default_name = "_".join(filter(None, ["preact" if version == 2 else None, f"resnet{depth}"]))
+    model = keras.Model(inputs, x, name=name or default_name)
+    if info is not None:
+        weights_path = weights_lib.fetch_weights(info)
+    if weights_path is not None:
+        weights_lib.load_weights_strict(model, weights_path)
+    return model

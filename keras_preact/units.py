@@ -1,0 +1,224 @@
+"""Residual units of He et al., "Identity Mappings in Deep Residual Networks" (2016) [2].
+
+A unit computes y_l = h(x_l) + F(x_l, W_l) and x_{l+1} = f(y_l) (Eqns. 1-2 of [2]).
+Every variant the paper studies is a parameter of one unit function, not a copy:
+
+* `activation_order` places BN and ReLU around the weight layers (Fig. 4, Table 2):
+  "original" (a: conv-BN-ReLU-conv-BN, add, ReLU), "bn_after_addition" (b),
+  "relu_before_addition" (c), "relu_only_preact" (d) and "full_preact" (e:
+  BN-ReLU-conv-BN-ReLU-conv, add; f is the identity, so Eqns. 4-5 hold exactly).
+* `shortcut` chooses h (Fig. 2, Table 1): "identity", "constant_scaling" (h = lambda x,
+  F optionally scaled by 1 - lambda, Eqn. 6), "exclusive_gating" and
+  "shortcut_only_gating" (g(x) = sigmoid(W_g x + b_g) from a 1x1 conv),
+  "conv1x1" (a 1x1 conv shortcut on every unit) and "dropout" (on the shortcut).
+* `downsample_shortcut` chooses h where a unit changes shape: "projection" (1x1 conv
+  with the stride, option B of [1]) or "zero_pad" (parameter-free subsampling and
+  zero channels, option A of [1]).
+
+In pre-activation units (orders d and e) any shortcut that is not the identity reads
+the pre-activated tensor, as the appendix of [2] prescribes for projections; the
+identity shortcut is the unit input itself. In post-activation orders a shortcut
+conv is followed by BN, as every weight layer there is (Fig. 2 caption).
+
+Where the stride sits: in the first unit of a downsampling stage, on the first 3x3
+conv of a basic unit, and on the 3x3 conv of a bottleneck unit (fb.resnet.torch,
+timm: `stride_on="3x3"`, the default). The authors' CIFAR bottleneck code
+(resnet-1k-layers) strides the first 1x1 conv instead (`stride_on="1x1"`). Both have
+the same parameters; the 1x1 choice skips three quarters of the input positions.
+"""
+
+import dataclasses
+
+from keras import initializers, layers
+
+from keras_preact.layers import CONV_INITIALIZER, GatedAdd, LayerFactory, ZeroPadShortcut
+from keras_preact.specs import BOTTLENECK_EXPANSION
+
+
+@dataclasses.dataclass(frozen=True)
+class ActivationOrder:
+    """Where BN ("bn") and ReLU ("relu") sit in a unit, one row of Table 2 of [2].
+
+    Attributes:
+        before_conv: applied before every weight layer (pre-activation).
+        after_conv: applied after every weight layer but the last.
+        after_last_conv: applied after the last weight layer, before the addition.
+        after_addition: f, applied after the addition.
+        version: 1 for post-activation orders, 2 for pre-activation ones.
+    """
+
+    before_conv: tuple
+    after_conv: tuple
+    after_last_conv: tuple
+    after_addition: tuple
+    version: int
+
+    @property
+    def shortcut_conv_bn(self):
+        """Whether a shortcut conv is followed by BN, like the order's weight layers."""
+        return "bn" in self.after_conv
+
+
+ACTIVATION_ORDERS = {
+    "original": ActivationOrder((), ("bn", "relu"), ("bn",), ("relu",), 1),  # Fig. 4(a)
+    "bn_after_addition": ActivationOrder((), ("bn", "relu"), (), ("bn", "relu"), 1),  # 4(b)
+    "relu_before_addition": ActivationOrder((), ("bn", "relu"), ("bn", "relu"), (), 1),  # 4(c)
+    "relu_only_preact": ActivationOrder(("relu",), ("bn",), ("bn",), (), 2),  # Fig. 4(d)
+    "full_preact": ActivationOrder(("bn", "relu"), (), (), (), 2),  # Fig. 4(e)
+}
+DEFAULT_ORDER = {1: "original", 2: "full_preact"}
+
+# Each shortcut kind and the options it takes, with their defaults (Table 1 of [2]).
+SHORTCUTS = {
+    "identity": {},
+    "constant_scaling": {"scale": 0.5, "scale_residual": False},
+    "exclusive_gating": {"gate_bias": -6.0},
+    "shortcut_only_gating": {"gate_bias": -6.0},
+    "conv1x1": {},
+    "dropout": {"rate": 0.5},
+}
+DOWNSAMPLE_SHORTCUTS = ("projection", "zero_pad")
+STRIDE_POSITIONS = ("3x3", "1x1")
+
+
+def resolve_shortcut_options(shortcut, shortcut_options=None):
+    """Validates a shortcut kind and fills in its option defaults.
+
+    Raises:
+        ValueError: for an unknown kind, or an option the kind does not take.
+    """
+    if shortcut not in SHORTCUTS:
+        raise ValueError(f"Received: shortcut={shortcut!r}; expected one of {tuple(SHORTCUTS)}.")
+    options = dict(shortcut_options or {})
+    unknown = sorted(set(options) - set(SHORTCUTS[shortcut]))
+    if unknown:
+        raise ValueError(
+            f"Received: shortcut_options={shortcut_options!r}; shortcut={shortcut!r} takes "
+            f"{sorted(SHORTCUTS[shortcut]) or 'no options'}, not {unknown}."
+        )
+    return {**SHORTCUTS[shortcut], **options}
+
+
+def activate(x, ops, prefix, suffix, factory):
+    """Applies BN/ReLU in the order given, naming them f"{prefix}_bn{suffix}" etc."""
+    for op in ops:
+        layer = factory.bn if op == "bn" else factory.relu
+        x = layer(name=f"{prefix}_{op}{suffix}")(x)
+    return x
+
+
+def _shortcut(x, preact, filters, strides, order, kind, options, downsample, name, factory):
+    """The shortcut path h(x_l), before any gating."""
+    changes_shape = strides > 1 or factory.channels(x) != filters
+    if kind == "conv1x1" or (changes_shape and downsample == "projection"):
+        h = factory.conv(preact, filters, 1, strides, name=f"{name}_shortcut_conv")
+        if order.shortcut_conv_bn:
+            h = factory.bn(name=f"{name}_shortcut_bn")(h)
+    elif changes_shape:
+        h = ZeroPadShortcut(filters, strides, factory.data_format, name=f"{name}_shortcut_pad")(
+            preact
+        )
+    else:
+        h = x  # the identity shortcut is the unit input itself
+    if kind == "constant_scaling":
+        h = layers.Rescaling(options["scale"], name=f"{name}_shortcut_scale")(h)
+    elif kind == "dropout":
+        h = layers.Dropout(options["rate"], name=f"{name}_shortcut_dropout")(h)
+    return h
+
+
+def residual_unit(
+    x,
+    convs,
+    name,
+    activation_order="full_preact",
+    shortcut="identity",
+    shortcut_options=None,
+    downsample_shortcut="projection",
+    input_activated=False,
+    factory=None,
+):
+    """One residual unit, x_{l+1} = f(h(x_l) + F(x_l, W_l)) (Eqns. 1-2 of [2]).
+
+    Args:
+        x: the unit input x_l (a symbolic 4-D tensor).
+        convs: the weight layers of F as (kernel_size, filters, strides) tuples.
+        name: prefix of every layer name, e.g. "stage2_unit1".
+        activation_order: a key of `ACTIVATION_ORDERS` (Fig. 4 / Table 2).
+        shortcut: a key of `SHORTCUTS` (Fig. 2 / Table 1).
+        shortcut_options: options of that shortcut kind (see `SHORTCUTS`).
+        downsample_shortcut: "projection" or "zero_pad", used where the unit
+            changes shape.
+        input_activated: True for the first unit of a pre-activation network,
+            whose pre-activation already ran right after conv1, before the split
+            (appendix of [2]).
+        factory: the `LayerFactory` with the network's layer settings.
+
+    Returns:
+        The unit output x_{l+1}.
+    """
+    factory = factory or LayerFactory()
+    order = ACTIVATION_ORDERS[activation_order]
+    options = resolve_shortcut_options(shortcut, shortcut_options)
+    filters, strides = convs[-1][1], max(s for _, _, s in convs)
+
+    preact = x
+    if order.before_conv and not input_activated:
+        preact = activate(x, order.before_conv, f"{name}_preact", "", factory)
+    y = preact
+    for k, (kernel_size, width, conv_strides) in enumerate(convs, 1):
+        if k > 1:
+            y = activate(y, order.before_conv, name, k, factory)
+        y = factory.conv(y, width, kernel_size, conv_strides, name=f"{name}_conv{k}")
+        y = activate(y, order.after_last_conv if k == len(convs) else order.after_conv, name, k, factory)
+
+    h = _shortcut(x, preact, filters, strides, order, shortcut, options, downsample_shortcut, name, factory)
+    if shortcut in ("exclusive_gating", "shortcut_only_gating"):
+        gate = layers.Conv2D(
+            filters, 1, strides=strides, activation="sigmoid", kernel_initializer=CONV_INITIALIZER,
+            bias_initializer=initializers.Constant(options["gate_bias"]),
+            data_format=factory.data_format, name=f"{name}_gate",
+        )(preact)
+        y = GatedAdd(exclusive=shortcut == "exclusive_gating", name=f"{name}_add")([h, y, gate])
+    else:
+        if shortcut == "constant_scaling" and options["scale_residual"]:
+            y = layers.Rescaling(1.0 - options["scale"], name=f"{name}_residual_scale")(y)
+        y = layers.Add(name=f"{name}_add")([h, y])
+    return activate(y, order.after_addition, f"{name}_out", "", factory)
+
+
+def basic_unit(x, width, strides=1, *, name, activation_order="original", **options):
+    """Two 3x3 convs ([1], Fig. 5 left); the stride sits on the first.
+
+    `options` are those of `residual_unit`. Returns the unit output.
+    """
+    convs = [(3, width, strides), (3, width, 1)]
+    return residual_unit(x, convs, name, activation_order, **options)
+
+
+def bottleneck_unit(
+    x, width, strides=1, *, name, activation_order="original", stride_on="3x3", **options
+):
+    """1x1 (width), 3x3 (width), 1x1 (4 * width) convs ([1], Fig. 5 right); projection
+    shortcuts where the shape changes, as in the appendix of [2].
+
+    Args:
+        stride_on: "3x3" (fb.resnet.torch, timm) or "1x1" (the authors' CIFAR code).
+        Others: as `basic_unit`.
+    """
+    first, middle = (strides, 1) if stride_on == "1x1" else (1, strides)
+    convs = [(1, width, first), (3, width, middle), (1, BOTTLENECK_EXPANSION * width, 1)]
+    return residual_unit(x, convs, name, activation_order, **options)
+
+
+def preact_basic_unit(x, width, strides=1, *, name, **options):
+    """Full pre-activation basic unit, Fig. 1(b) / 4(e) of [2]."""
+    return basic_unit(x, width, strides, name=name, activation_order="full_preact", **options)
+
+
+def preact_bottleneck_unit(x, width, strides=1, *, name, **options):
+    """Full pre-activation bottleneck unit, Fig. 4(e) of [2] with [1]'s bottleneck."""
+    return bottleneck_unit(x, width, strides, name=name, activation_order="full_preact", **options)
+
+
+UNITS = {"basic": basic_unit, "bottleneck": bottleneck_unit}

@@ -1,0 +1,176 @@
+"""Registered weights: where they are, what they fit, and strict loading.
+
+`weights=` of every builder takes None, a registered name, or the path of a Keras
+`.weights.h5` file. A registered name resolves to a URL and a SHA-256: the file is
+fetched into Keras' cache (`$KERAS_HOME/models`, default `~/.keras/models`) with
+`keras.utils.get_file` and verified before use. Loading is strict in both directions:
+Keras itself rejects a file that lacks a layer or has a variable of another shape, and
+`load_weights_strict` also rejects a file that holds layers the model does not have
+(Keras would skip those silently). Nothing here loads with `safe_mode=False`.
+"""
+
+import dataclasses
+import os
+import re
+
+import h5py
+import keras
+
+# (model name, weights name) -> WeightsInfo
+_REGISTRY = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightsInfo:
+    """A registered weights file.
+
+    Attributes:
+        model: the registered model name it belongs to, e.g. "PreActResNet20".
+        name: the name passed as `weights=`, e.g. "fashion_mnist".
+        url: where to fetch it (https://, http:// or file://).
+        sha256: hex SHA-256 of the file.
+        input_shape: the (height, width, channels) it was trained on; the
+            channel count must match, the spatial size is a default.
+        classes: classifier outputs.
+        preprocessing: the `preprocess_input` dataset its inputs need.
+    """
+
+    model: str
+    name: str
+    url: str
+    sha256: str
+    input_shape: tuple
+    classes: int
+    preprocessing: str
+
+    @property
+    def filename(self):
+        return f"{self.model.lower()}_{self.name}_{self.sha256[:12]}.weights.h5"
+
+
+def register_weights(model, name, *, url, sha256, input_shape, classes, preprocessing):
+    """Registers weights so that `<model>(weights=name)` finds them.
+
+    Raises:
+        ValueError: if `sha256` is not 64 hex digits.
+    """
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", str(sha256)):
+        raise ValueError(f"Received: sha256={sha256!r}; expected 64 hexadecimal digits.")
+    info = WeightsInfo(model, name, url, sha256.lower(), tuple(input_shape), int(classes), preprocessing)
+    _REGISTRY[(model, name)] = info
+    return info
+
+
+def unregister_weights(model, name):
+    """Removes a registration (no error if absent)."""
+    _REGISTRY.pop((model, name), None)
+
+
+def list_weights(model=None):
+    """Registered weights names, of one model or as (model, name) pairs of all."""
+    if model is not None:
+        return sorted(n for m, n in _REGISTRY if m == model)
+    return sorted(_REGISTRY)
+
+
+def get_weights_info(model, name):
+    """The `WeightsInfo` registered as `name` for `model`, or None."""
+    return _REGISTRY.get((model, name))
+
+
+def fetch_weights(info):
+    """Downloads (or finds in the cache) a registered file and checks its SHA-256.
+
+    Returns:
+        The local path of the verified file.
+
+    Raises:
+        OSError: if the URL cannot be read (offline, missing file).
+        ValueError: if the file's SHA-256 differs from the registered one.
+    """
+    cache_dir = os.path.expanduser(os.environ.get("KERAS_HOME", "~/.keras"))
+    os.makedirs(cache_dir, exist_ok=True)
+    target = os.path.join(cache_dir, "models", info.filename)
+    try:
+        return keras.utils.get_file(
+            info.filename, origin=info.url, file_hash=info.sha256,
+            hash_algorithm="sha256", cache_dir=cache_dir, cache_subdir="models",
+        )
+    except ValueError as e:
+        if os.path.exists(target):
+            os.remove(target)  # never leave a file that failed its check in the cache
+        raise ValueError(
+            f"The weights {info.name!r} of {info.model} downloaded from {info.url} do not "
+            f"match their SHA-256 {info.sha256}; the file was removed. ({e})"
+        ) from None
+    except Exception as e:  # get_file wraps URL errors in a bare Exception
+        raise OSError(
+            f"Could not fetch the weights {info.name!r} of {info.model} from {info.url}: {e}. "
+            "Without network access, copy the file to this machine, check that its SHA-256 "
+            f"is {info.sha256}, and pass its path: weights='/path/to/file.weights.h5'."
+        ) from None
+
+
+def _snake_case(name):
+    # The keys Keras gives layers in a weights file (keras.src.utils.naming.to_snake_case).
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    name = re.sub("([a-z])([A-Z])", r"\1_\2", name)
+    return name.lower()
+
+
+def weights_file_keys(model):
+    """Maps the key each layer has in a `.weights.h5` file to the layer's name.
+
+    Keras addresses layers in weights files by class name and position
+    ("conv2d_3"), not by layer name.
+    """
+    keys, used = {}, {}
+    for layer in model.layers:
+        base = _snake_case(type(layer).__name__)
+        count = used.get(base, 0)
+        used[base] = count + 1
+        keys[base if count == 0 else f"{base}_{count}"] = layer.name
+    return keys
+
+
+def _file_layers_with_variables(path):
+    with h5py.File(path, "r") as f:
+        group = f.get("layers", {})
+        found = {}
+        for key in group:
+            shapes = []
+            group[key].visititems(
+                lambda n, obj: shapes.append((n, obj.shape)) if isinstance(obj, h5py.Dataset) else None
+            )
+            if shapes:
+                found[key] = shapes
+        return found
+
+
+def load_weights_strict(model, path):
+    """Loads a `.weights.h5` file into `model`, refusing any partial load.
+
+    Raises:
+        ValueError: if the file is not a Keras weights file, holds layers the model
+            lacks, or lacks layers / has variables of other shapes than the model
+            (the message names the layer).
+    """
+    try:
+        in_file = _file_layers_with_variables(path)
+    except OSError as e:
+        raise ValueError(f"Received: weights={path!r}, which is not a Keras weights file: {e}") from None
+    expected = weights_file_keys(model)
+    extra = sorted(set(in_file) - set(expected))
+    if extra:
+        raise ValueError(
+            f"Received: weights={path!r}, a file of another architecture: it holds "
+            f"{len(extra)} layer(s) that {model.name!r} does not have, e.g. {extra[0]!r} with "
+            f"variables {in_file[extra[0]]}."
+        )
+    try:
+        model.load_weights(path)
+    except ValueError as e:
+        raise ValueError(
+            f"Received: weights={path!r}, a file that does not fit {model.name!r}: {e}"
+        ) from None
