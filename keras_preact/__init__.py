@@ -1,8 +1,8 @@
 """keras_preact: ResNets of He et al. (2016), v1 and full pre-activation v2, for Keras 3.
 
-    model = keras_preact.PreActResNet164(weights=None, classes=100)
-    model = keras_preact.build_resnet(110, family="cifar", version=1, shortcut="conv1x1")
-    keras_preact.list_models("PreAct*")
+model = keras_preact.PreActResNet164(weights=None, classes=100)
+model = keras_preact.build_resnet(110, family="cifar", version=1, shortcut="conv1x1")
+keras_preact.list_models("PreAct*")
 """
 
 from keras_preact.layers import GatedAdd, ZeroPadShortcut

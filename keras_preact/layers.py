@@ -55,13 +55,9 @@ class LayerFactory:
 
     def conv(self, x, filters, kernel_size, strides=1, name=None):
         """A bias-free convolution padded as in Torch (see the module docstring)."""
+        padding = "same" if strides == 1 else "valid"
         if strides > 1 and kernel_size > 1:
-            x = layers.ZeroPadding2D(
-                kernel_size // 2, data_format=self.data_format, name=f"{name}_pad"
-            )(x)
-            padding = "valid"
-        else:
-            padding = "same"
+            x = layers.ZeroPadding2D(kernel_size // 2, data_format=self.data_format, name=f"{name}_pad")(x)
         return self._conv(filters, kernel_size, strides=strides, padding=padding, name=name)(x)
 
     def channels(self, x):

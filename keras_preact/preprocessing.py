@@ -41,15 +41,10 @@ def preprocess_input(x, dataset="imagenet", data_format=None):
             count of `x` differs from the dataset's.
     """
     if dataset not in DATASET_STATS:
-        raise ValueError(
-            f"Received: dataset={dataset!r}; expected one of {tuple(DATASET_STATS)}."
-        )
+        raise ValueError(f"Received: dataset={dataset!r}; expected one of {tuple(DATASET_STATS)}.")
     data_format = data_format or backend.image_data_format()
     if data_format not in ("channels_last", "channels_first"):
-        raise ValueError(
-            f"Received: data_format={data_format!r}; expected 'channels_last' or "
-            "'channels_first'."
-        )
+        raise ValueError(f"Received: data_format={data_format!r}; expected 'channels_last' or 'channels_first'.")
     mean, std = (np.asarray(v, "float32") for v in DATASET_STATS[dataset])
     channel_axis = -1 if data_format == "channels_last" else 1
     channels = x.shape[channel_axis] if len(x.shape) >= 3 else None

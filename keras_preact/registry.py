@@ -7,7 +7,6 @@ each a thin wrapper over `build_resnet` with keras.applications' arguments.
 """
 
 import fnmatch
-import re
 
 from keras_preact import specs
 from keras_preact.resnet import build_resnet, model_name
@@ -18,13 +17,12 @@ for _family, _depths in (("imagenet", specs.IMAGENET_DEPTHS), ("cifar", specs.CI
     for _depth in _depths:
         for _version in (2, 1):
             _block = specs.get_spec(_depth, _family).block
-            MODELS[model_name(_depth, _version, _family)] = {
-                "depth": _depth, "version": _version, "family": _family, "block": _block,
+            MODELS[model_name(_depth, _version)] = {
+                "depth": _depth,
+                "version": _version,
+                "family": _family,
+                "block": _block,
             }
-
-
-def _snake_case(name):
-    return re.sub(r"(?<=[a-z])(?=[A-Z])", "_", name).lower()
 
 
 def list_models(pattern="*", family=None, version=None):
@@ -36,9 +34,11 @@ def list_models(pattern="*", family=None, version=None):
         version: None, 1 or 2.
     """
     return [
-        name for name, arch in MODELS.items()
+        name
+        for name, arch in MODELS.items()
         if fnmatch.fnmatchcase(name, pattern)
-        and family in (None, arch["family"]) and version in (None, arch["version"])
+        and family in (None, arch["family"])
+        and version in (None, arch["version"])
     ]
 
 
@@ -68,9 +68,15 @@ def _named_builder(model):
         **unit_options,
     ):
         return build_resnet(
-            **arch, include_top=include_top, weights=weights, input_tensor=input_tensor,
-            input_shape=input_shape, pooling=pooling, classes=classes,
-            classifier_activation=classifier_activation, name=name or _snake_case(model),
+            **arch,
+            include_top=include_top,
+            weights=weights,
+            input_tensor=input_tensor,
+            input_shape=input_shape,
+            pooling=pooling,
+            classes=classes,
+            classifier_activation=classifier_activation,
+            name=name,
             **unit_options,
         )
 

@@ -33,11 +33,13 @@ Layer names are deterministic: "conv1", "conv1_bn", "stage{s}_unit{u}_conv{k}",
 
 import functools
 import os
+import sys
 
 import keras
 from keras import layers
 
-from keras_preact import specs, units, weights as weights_lib
+from keras_preact import specs, units
+from keras_preact import weights as weights_lib
 from keras_preact.layers import LayerFactory
 
 POOLINGS = (None, "avg", "max")
@@ -56,9 +58,9 @@ UNIT_DEFAULTS = {
 }
 
 
-def model_name(depth, version=2, family="imagenet"):
-    """The registry name of a standard model, e.g. "PreActResNet164"."""
-    del family  # ImageNet and CIFAR depths do not overlap
+def model_name(depth, version=2):
+    """The registry name of a standard model, e.g. "PreActResNet164" (the ImageNet and
+    CIFAR depths do not overlap)."""
     return f"{'PreAct' if version == 2 else ''}ResNet{depth}"
 
 
@@ -67,11 +69,12 @@ def _choice(argument, value, allowed):
         raise ValueError(f"Received: {argument}={value!r}; expected one of {tuple(allowed)}.")
 
 
-def _resolve_activation_order(version, activation_order):
+def _resolve_unit_options(spec, version, activation_order, shortcut, shortcut_options, downsample_shortcut, stride_on):
+    """Validates the unit variants; returns the keyword arguments of the unit function."""
     if version not in (1, 2):
         raise ValueError(f"Received: version={version!r}; expected 1 (post-activation) or 2 (pre-activation).")
     if activation_order is None:
-        return units.DEFAULT_ORDER[version]
+        activation_order = units.DEFAULT_ORDER[version]
     _choice("activation_order", activation_order, units.ACTIVATION_ORDERS)
     order_version = units.ACTIVATION_ORDERS[activation_order].version
     if order_version != version:
@@ -81,18 +84,33 @@ def _resolve_activation_order(version, activation_order):
             f"{activation_order!r} is a version-{order_version} order. Version {version} "
             f"orders: {allowed}."
         )
-    return activation_order
+    options = units.resolve_shortcut_options(shortcut, shortcut_options)
+    _choice("downsample_shortcut", downsample_shortcut, units.DOWNSAMPLE_SHORTCUTS)
+    _choice("stride_on", stride_on, units.STRIDE_POSITIONS)
+    resolved = {
+        "activation_order": activation_order,
+        "shortcut": shortcut,
+        "shortcut_options": options,
+        "downsample_shortcut": downsample_shortcut,
+    }
+    if spec.block == "bottleneck":
+        resolved["stride_on"] = stride_on
+    elif stride_on != "3x3":
+        raise ValueError(
+            f"Received: stride_on={stride_on!r} for basic units; only bottleneck units have a 1x1 conv to stride."
+        )
+    return resolved
 
 
 def _resolve_weights(weights, spec, version, unit_options):
     """Returns (WeightsInfo or None, local path or None)."""
     if weights is None:
         return None, None
-    name = model_name(spec.depth, version, spec.family)
+    name = model_name(spec.depth, version)
     info = weights_lib.get_weights_info(name, weights) if isinstance(weights, str) else None
     if info is not None:
-        defaults = {**UNIT_DEFAULTS, "activation_order": units.DEFAULT_ORDER[version]}
-        changed = {k: v for k, v in unit_options.items() if (v or None) != (defaults[k] or None)}
+        standard = _resolve_unit_options(spec, version, **UNIT_DEFAULTS)
+        changed = {k: v for k, v in unit_options.items() if v != standard[k]}
         if changed:
             raise ValueError(
                 f"Received: weights={weights!r} with {changed}; the registered weights of "
@@ -147,6 +165,48 @@ def _resolve_input_shape(input_shape, input_tensor, spec, info, data_format):
             f"width of at least {MIN_INPUT_SIZE[spec.family]}."
         )
     return shape
+
+
+def _resolve_head(include_top, pooling, classes, classifier_activation, spec, info):
+    """Validates the head arguments; returns the number of classes."""
+    _choice("pooling", pooling, POOLINGS)
+    if include_top and pooling == "max":
+        raise ValueError(
+            "Received: pooling='max' with include_top=True; the classifier uses global "
+            "average pooling ([1]). Pass include_top=False for max pooling."
+        )
+    if classes is None:
+        classes = info.classes if info is not None else DEFAULT_CLASSES[spec.family]
+    if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
+        raise ValueError(f"Received: classes={classes!r}; expected a positive int.")
+    if info is not None and include_top and classes != info.classes:
+        raise ValueError(
+            f"Received: classes={classes} with weights={info.name!r}, which have {info.classes} "
+            f"classes. Pass classes={info.classes}, or include_top=False to put your own "
+            "classifier on top."
+        )
+    if include_top and classifier_activation is not None:
+        try:
+            keras.activations.get(classifier_activation)
+        except ValueError:
+            raise ValueError(
+                f"Received: classifier_activation={classifier_activation!r}; expected None or a "
+                "Keras activation such as 'softmax'."
+            ) from None
+    return classes
+
+
+def _allow_graph_depth(spec):
+    """Raises Python's recursion limit for Keras' recursive graph walk, if needed.
+
+    `keras.Model` walks the functional graph recursively (keras.src.ops.function
+    `_build_map_helper`), about two frames per residual unit, so ResNet-1202's 600
+    units pass Python's default limit of 1000. The limit stays raised: loading a
+    saved .keras file of such a model in this process walks the graph again.
+    """
+    needed = 4 * sum(spec.stage_units) + 1000
+    if sys.getrecursionlimit() < needed:
+        sys.setrecursionlimit(needed)
 
 
 def _stem(x, spec, factory):
@@ -241,34 +301,11 @@ def build_resnet(
             echoes the value received.
     """
     spec = specs.get_spec(depth, family, block)
-    activation_order = _resolve_activation_order(version, activation_order)
-    options = units.resolve_shortcut_options(shortcut, shortcut_options)
-    _choice("downsample_shortcut", downsample_shortcut, units.DOWNSAMPLE_SHORTCUTS)
-    _choice("stride_on", stride_on, units.STRIDE_POSITIONS)
-    if spec.block == "basic" and stride_on != "3x3":
-        raise ValueError(f"Received: stride_on={stride_on!r} for basic units; only bottleneck units have a 1x1 conv to stride.")
-    _choice("pooling", pooling, POOLINGS)
-    if include_top and pooling == "max":
-        raise ValueError("Received: pooling='max' with include_top=True; the classifier uses global average pooling ([1]). Pass include_top=False for max pooling.")
-    unit_options = {
-        "activation_order": activation_order, "shortcut": shortcut, "shortcut_options": shortcut_options,
-        "downsample_shortcut": downsample_shortcut, "stride_on": stride_on,
-    }
+    unit_options = _resolve_unit_options(
+        spec, version, activation_order, shortcut, shortcut_options, downsample_shortcut, stride_on
+    )
     info, weights_path = _resolve_weights(weights, spec, version, unit_options)
-    if classes is None:
-        classes = info.classes if info is not None else DEFAULT_CLASSES[spec.family]
-    if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
-        raise ValueError(f"Received: classes={classes!r}; expected a positive int.")
-    if info is not None and include_top and classes != info.classes:
-        raise ValueError(
-            f"Received: classes={classes} with weights={weights!r}, which have {info.classes} "
-            f"classes. Pass classes={info.classes}, or include_top=False to put your own classifier on top."
-        )
-    if include_top and classifier_activation is not None:
-        try:
-            keras.activations.get(classifier_activation)
-        except ValueError:
-            raise ValueError(f"Received: classifier_activation={classifier_activation!r}; expected None or a Keras activation such as 'softmax'.") from None
+    classes = _resolve_head(include_top, pooling, classes, classifier_activation, spec, info)
     if input_tensor is not None and not keras.utils.is_keras_tensor(input_tensor):
         raise ValueError(
             f"Received: input_tensor of type {type(input_tensor).__name__}; expected a Keras "
@@ -278,29 +315,27 @@ def build_resnet(
     shape = _resolve_input_shape(input_shape, input_tensor, spec, info, factory.data_format)
 
     if input_tensor is None:
-        inputs = x = layers.Input(shape)
+        inputs = x = layers.Input(shape, name="input")
     else:
-        inputs, x = keras.utils.get_source_inputs(input_tensor), input_tensor
+        sources = keras.utils.get_source_inputs(input_tensor)
+        inputs, x = (sources[0] if len(sources) == 1 else sources), input_tensor
 
-    order = units.ACTIVATION_ORDERS[activation_order]
-    unit = functools.partial(
-        units.UNITS[spec.block], activation_order=activation_order, shortcut=shortcut,
-        shortcut_options=options, downsample_shortcut=downsample_shortcut, factory=factory,
-        **({"stride_on": stride_on} if spec.block == "bottleneck" else {}),
-    )
+    unit = functools.partial(units.UNITS[spec.block], factory=factory, **unit_options)
     x = _stem(x, spec, factory)
     for s, (count, width) in enumerate(zip(spec.stage_units, spec.stage_widths), 1):
         for u in range(1, count + 1):
             # The first unit of the network takes conv1's activation (appendix of [2]).
-            x = unit(x, width, 2 if s > 1 and u == 1 else 1, name=f"stage{s}_unit{u}", input_activated=s == u == 1)
+            strides = 2 if s > 1 and u == 1 else 1
+            x = unit(x, width, strides, name=f"stage{s}_unit{u}", input_activated=s == u == 1)
     # Pre-activation nets: an extra activation after the last addition (appendix of [2]).
+    order = units.ACTIVATION_ORDERS[unit_options["activation_order"]]
     x = units.activate(x, order.before_conv, "post", "", factory)
     x = _head(x, include_top, pooling, classes, classifier_activation, factory.data_format)
 
-    default_name = "_".join(filter(None, ["preact" if version == 2 else None, f"resnet{depth}"]))
-    model = keras.Model(inputs, x, name=name or default_name)
+    _allow_graph_depth(spec)
+    model = keras.Model(inputs, x, name=name or f"{'preact_' if version == 2 else ''}resnet{depth}")
     if info is not None:
         weights_path = weights_lib.fetch_weights(info)
     if weights_path is not None:
-        weights_lib.load_weights_strict(model, weights_path)
+        weights_lib.load_weights_strict(model, weights_path, skip_classifier=not include_top)
     return model

@@ -64,16 +64,7 @@ IMAGENET_DEPTHS = {
 
 # The CIFAR depths that get a named builder; any other valid depth works through
 # `build_resnet(depth, family="cifar")`. [1] Table 6 and [2] Tables 3-4.
-CIFAR_NAMED_DEPTHS = {
-    20: "basic",
-    32: "basic",
-    44: "basic",
-    56: "basic",
-    110: "basic",
-    1202: "basic",
-    164: "bottleneck",
-    1001: "bottleneck",
-}
+CIFAR_NAMED_DEPTHS = (20, 32, 44, 56, 110, 1202, 164, 1001)  # basic, then bottleneck
 
 # From this depth on, a CIFAR depth that is both 6n+2 and 9n+2 (e.g. 164 = 6*27+2
 # = 9*18+2) is read as bottleneck, as in [2]; below it (20, 56, 110) as basic, as in [1].
@@ -124,15 +115,11 @@ def get_spec(depth, family="imagenet", block=None):
         raise ValueError(f"Received: depth={depth!r}; depth must be an int.")
     if family == "imagenet":
         if depth not in IMAGENET_DEPTHS:
-            raise ValueError(
-                f"Received: depth={depth!r}; ImageNet depths are "
-                f"{sorted(IMAGENET_DEPTHS)}."
-            )
+            raise ValueError(f"Received: depth={depth!r}; ImageNet depths are {sorted(IMAGENET_DEPTHS)}.")
         table_block, units = IMAGENET_DEPTHS[depth]
         if block not in (None, table_block):
             raise ValueError(
-                f"Received: depth={depth}, block={block!r}; ImageNet ResNet-{depth} "
-                f"uses {table_block!r} units."
+                f"Received: depth={depth}, block={block!r}; ImageNet ResNet-{depth} uses {table_block!r} units."
             )
         return ResNetSpec("imagenet", depth, table_block, units, IMAGENET_WIDTHS, 64)
     if block is None:

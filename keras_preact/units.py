@@ -115,9 +115,7 @@ def _shortcut(x, preact, filters, strides, order, kind, options, downsample, nam
         if order.shortcut_conv_bn:
             h = factory.bn(name=f"{name}_shortcut_bn")(h)
     elif changes_shape:
-        h = ZeroPadShortcut(filters, strides, factory.data_format, name=f"{name}_shortcut_pad")(
-            preact
-        )
+        h = ZeroPadShortcut(filters, strides, factory.data_format, name=f"{name}_shortcut_pad")(preact)
     else:
         h = x  # the identity shortcut is the unit input itself
     if kind == "constant_scaling":
@@ -175,9 +173,14 @@ def residual_unit(
     h = _shortcut(x, preact, filters, strides, order, shortcut, options, downsample_shortcut, name, factory)
     if shortcut in ("exclusive_gating", "shortcut_only_gating"):
         gate = layers.Conv2D(
-            filters, 1, strides=strides, activation="sigmoid", kernel_initializer=CONV_INITIALIZER,
+            filters,
+            1,
+            strides=strides,
+            activation="sigmoid",
+            kernel_initializer=CONV_INITIALIZER,
             bias_initializer=initializers.Constant(options["gate_bias"]),
-            data_format=factory.data_format, name=f"{name}_gate",
+            data_format=factory.data_format,
+            name=f"{name}_gate",
         )(preact)
         y = GatedAdd(exclusive=shortcut == "exclusive_gating", name=f"{name}_add")([h, y, gate])
     else:
@@ -196,9 +199,7 @@ def basic_unit(x, width, strides=1, *, name, activation_order="original", **opti
     return residual_unit(x, convs, name, activation_order, **options)
 
 
-def bottleneck_unit(
-    x, width, strides=1, *, name, activation_order="original", stride_on="3x3", **options
-):
+def bottleneck_unit(x, width, strides=1, *, name, activation_order="original", stride_on="3x3", **options):
     """1x1 (width), 3x3 (width), 1x1 (4 * width) convs ([1], Fig. 5 right); projection
     shortcuts where the shape changes, as in the appendix of [2].
 

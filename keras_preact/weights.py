@@ -6,7 +6,7 @@ fetched into Keras' cache (`$KERAS_HOME/models`, default `~/.keras/models`) with
 `keras.utils.get_file` and verified before use. Loading is strict in both directions:
 Keras itself rejects a file that lacks a layer or has a variable of another shape, and
 `load_weights_strict` also rejects a file that holds layers the model does not have
-(Keras would skip those silently). Nothing here loads with `safe_mode=False`.
+(Keras would skip those silently). Nothing here turns Keras' safe mode off.
 """
 
 import dataclasses
@@ -93,8 +93,12 @@ def fetch_weights(info):
     target = os.path.join(cache_dir, "models", info.filename)
     try:
         return keras.utils.get_file(
-            info.filename, origin=info.url, file_hash=info.sha256,
-            hash_algorithm="sha256", cache_dir=cache_dir, cache_subdir="models",
+            info.filename,
+            origin=info.url,
+            file_hash=info.sha256,
+            hash_algorithm="sha256",
+            cache_dir=cache_dir,
+            cache_subdir="models",
         )
     except ValueError as e:
         if os.path.exists(target):
@@ -148,8 +152,18 @@ def _file_layers_with_variables(path):
         return found
 
 
-def load_weights_strict(model, path):
+# The key of the classifier (the networks' only Dense layer) in a weights file.
+CLASSIFIER_KEY = "dense"
+
+
+def load_weights_strict(model, path, skip_classifier=False):
     """Loads a `.weights.h5` file into `model`, refusing any partial load.
+
+    Args:
+        model: the model to load into.
+        path: the weights file.
+        skip_classifier: True to load a file with a classifier into a model built
+            with `include_top=False` (the file's classifier is left out).
 
     Raises:
         ValueError: if the file is not a Keras weights file, holds layers the model
@@ -161,7 +175,7 @@ def load_weights_strict(model, path):
     except OSError as e:
         raise ValueError(f"Received: weights={path!r}, which is not a Keras weights file: {e}") from None
     expected = weights_file_keys(model)
-    extra = sorted(set(in_file) - set(expected))
+    extra = sorted(set(in_file) - set(expected) - ({CLASSIFIER_KEY} if skip_classifier else set()))
     if extra:
         raise ValueError(
             f"Received: weights={path!r}, a file of another architecture: it holds "
@@ -171,6 +185,4 @@ def load_weights_strict(model, path):
     try:
         model.load_weights(path)
     except ValueError as e:
-        raise ValueError(
-            f"Received: weights={path!r}, a file that does not fit {model.name!r}: {e}"
-        ) from None
+        raise ValueError(f"Received: weights={path!r}, a file that does not fit {model.name!r}: {e}") from None

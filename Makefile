@@ -1,0 +1,32 @@
+# The two commands of the README:
+#   make demo   installs everything (virtualenv in .venv, Fashion-MNIST from Debian) and
+#               runs the main job: train a small PreAct ResNet on Fashion-MNIST, evaluate, save
+#   make test   installs what the tests need and runs them
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+FASHION_MNIST_DIR ?= /usr/share/datasets/fashion-mnist
+
+.PHONY: install data demo test clean
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+data:
+	@FASHION_MNIST_DIR=$(FASHION_MNIST_DIR) sh scripts/install_fashion_mnist.sh
+
+demo: install data
+	$(PY) -m keras_preact.demo --data-dir $(FASHION_MNIST_DIR) --workdir runs/demo
+
+test: install
+	@FASHION_MNIST_DIR=$(FASHION_MNIST_DIR) sh scripts/install_fashion_mnist.sh || \
+		echo "Continuing without Fashion-MNIST: the tests that read it are skipped."
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

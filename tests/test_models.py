@@ -1,0 +1,115 @@
+"""One parametrized suite over every registered model, at small inputs.
+
+Forward passes that check finiteness run in training mode. At initialisation the BN
+moving statistics are 0 and 1, so in inference mode BN is the identity and the
+activations of the 1000-layer nets grow with every unit until they overflow (as they
+do in any framework); batch statistics keep them finite.
+"""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_preact
+
+from conftest import SMALL_SHAPE, grouped
+
+MODELS = keras_preact.list_models()
+CLASSES = 7  # not the default of either family
+BATCH = 2
+POOLINGS = (None, "avg", "max")
+
+
+def family(name):
+    return keras_preact.registry.MODELS[name]["family"]
+
+
+def is_deep(name):
+    return keras_preact.registry.MODELS[name]["depth"] >= 1000
+
+
+def images(shape, seed=0):
+    return np.random.default_rng(seed).normal(size=(BATCH, *shape)).astype("float32")
+
+
+_BUILT = {}
+
+
+@pytest.fixture(params=[grouped(name) for name in MODELS])
+def built(request):
+    """The model with custom classes and logits, built once per worker."""
+    name = request.param
+    if name not in _BUILT:
+        shape = SMALL_SHAPE[family(name)]
+        model = keras_preact.get_model(name, input_shape=shape, classes=CLASSES, classifier_activation=None)
+        _BUILT[name] = name, model, images(shape)
+    return _BUILT[name]
+
+
+def test_output_shape_and_finite(built):
+    name, model, x = built
+    logits = model(x, training=True)
+    assert logits.shape == (BATCH, CLASSES)
+    assert np.all(np.isfinite(logits))
+    if not is_deep(name):
+        assert np.all(np.isfinite(model(x, training=False)))
+
+
+def test_gradients_reach_every_trainable_weight(built):
+    name, model, x = built
+    target = tf.constant(np.random.default_rng(1).normal(size=(BATCH, CLASSES)), tf.float32)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(model(x, training=True) * target)
+    grads = tape.gradient(loss, model.trainable_weights)
+    dead = [w.path for w, g in zip(model.trainable_weights, grads) if g is None or not np.any(g.numpy())]
+    assert not dead, dead[:5]
+
+
+def test_keras_file_round_trip_gives_identical_outputs(built, tmp_path):
+    name, model, x = built
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert [l.name for l in restored.layers] == [l.name for l in model.layers]
+    for ours, theirs in zip(model.weights, restored.weights):
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy(), err_msg=ours.path)
+    np.testing.assert_array_equal(model(x, training=True), restored(x, training=True))
+    if not is_deep(name):
+        np.testing.assert_array_equal(model(x, training=False), restored(x, training=False))
+
+
+def feature_cases():
+    """Every pooling for every model, but one pooling (in turn) for the 1000-layer nets."""
+    cases = []
+    for i, name in enumerate(MODELS):
+        for pooling in [POOLINGS[i % 3]] if is_deep(name) else POOLINGS:
+            cases.append(grouped(name, name, pooling, id=f"{name}-{pooling}"))
+    return cases
+
+
+@pytest.mark.parametrize("name, pooling", feature_cases())
+def test_feature_extractor_with_custom_input_tensor(name, pooling):
+    inputs = keras.Input(SMALL_SHAPE[family(name)], name="my_images")
+    model = keras_preact.get_model(name, include_top=False, pooling=pooling, input_tensor=inputs)
+    arch = keras_preact.registry.MODELS[name]
+    spec = keras_preact.specs.get_spec(arch["depth"], arch["family"], arch["block"])
+    width = spec.output_width(len(spec.stage_units) - 1)
+    assert model.inputs[0] is inputs and model.input is inputs
+    assert "predictions" not in {l.name for l in model.layers}
+    out = model(images(inputs.shape[1:]), training=True)
+    side = inputs.shape[1] // (32 if family(name) == "imagenet" else 4)
+    assert out.shape == ((BATCH, width) if pooling else (BATCH, side, side, width))
+    if pooling == "max" and not is_deep(name):
+        features = keras_preact.get_model(name, include_top=False, input_tensor=inputs)
+        features.set_weights(model.get_weights())
+        np.testing.assert_allclose(
+            out, np.max(features(images(inputs.shape[1:]), training=True), axis=(1, 2)), rtol=1e-5, atol=1e-6
+        )
+
+
+def test_softmax_head_is_a_distribution():
+    model = keras_preact.PreActResNet20(input_shape=(8, 8, 3), classes=CLASSES)
+    probs = model(images((8, 8, 3)), training=False)
+    np.testing.assert_allclose(np.sum(probs, axis=-1), 1.0, rtol=1e-5)
+    assert np.all(probs > 0)

@@ -1,0 +1,94 @@
+"""keras.applications arguments: validated up front, errors echo the value received."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_preact
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"input_shape": (2, 2, 3)}, r"input_shape=\(2, 2, 3\); cifar models need height and width of at least 4"),
+        ({"input_shape": (8, 8)}, r"input_shape=\(8, 8\); expected 3 dimensions"),
+        ({"input_shape": (8, 8, None)}, r"the channel count must be known"),
+        ({"pooling": "mean"}, r"pooling='mean'; expected one of \(None, 'avg', 'max'\)"),
+        ({"pooling": "max"}, r"pooling='max' with include_top=True"),
+        ({"classes": 0}, r"classes=0; expected a positive int"),
+        ({"classes": 10.0}, r"classes=10.0"),
+        ({"classifier_activation": "softmaxx"}, r"classifier_activation='softmaxx'"),
+        ({"input_tensor": np.zeros((1, 8, 8, 3))}, r"input_tensor of type ndarray; expected a Keras tensor"),
+        (
+            {"input_tensor": keras.Input((8, 8, 3)), "input_shape": (16, 16, 3)},
+            r"input_shape=\(16, 16, 3\) and input_tensor of shape \(None, 8, 8, 3\)",
+        ),
+    ],
+)
+def test_cifar_builder_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        keras_preact.PreActResNet20(**kwargs)
+
+
+def test_imagenet_minimum_input_size():
+    with pytest.raises(
+        ValueError, match=r"input_shape=\(16, 16, 3\); imagenet models need height and width of at least 32"
+    ):
+        keras_preact.ResNet18(input_shape=(16, 16, 3))
+    assert keras_preact.ResNet18(input_shape=(32, 32, 3), include_top=False).output_shape == (None, 1, 1, 512)
+
+
+def test_get_model_unknown_name_lists_the_registry():
+    with pytest.raises(ValueError, match=r"model='PreActResNet21'; registered models: \['PreActResNet18'"):
+        keras_preact.get_model("PreActResNet21")
+
+
+def test_generic_builder_takes_any_valid_cifar_depth():
+    model = keras_preact.build_resnet(26, family="cifar", input_shape=(8, 8, 3))  # 6 * 4 + 2
+    assert sum(l.name.endswith("_add") for l in model.layers) == 12
+    assert model.name == "preact_resnet26"
+    with pytest.raises(ValueError, match=r"depth=27.*6n\+2.*9n\+2"):
+        keras_preact.build_resnet(27, family="cifar")
+
+
+def test_defaults_follow_keras_applications():
+    model = keras_preact.PreActResNet18()
+    assert model.input_shape == (None, 224, 224, 3) and model.output_shape == (None, 1000)
+    assert model.name == "preact_resnet18"
+    assert model.get_layer("predictions").activation.__name__ == "softmax"
+    cifar = keras_preact.ResNet56(classifier_activation=None, name="mine")
+    assert cifar.input_shape == (None, 32, 32, 3) and cifar.output_shape == (None, 10)
+    assert cifar.name == "mine" and cifar.get_layer("predictions").activation.__name__ == "linear"
+    unknown_size = keras_preact.PreActResNet20(input_shape=(None, None, 3), include_top=False, pooling="avg")
+    assert unknown_size(np.zeros((1, 12, 20, 3), "float32")).shape == (1, 64)
+
+
+def test_registry_lists_every_depth_and_version():
+    names = keras_preact.list_models()
+    assert len(names) == 2 * (6 + 8) and len(set(names)) == len(names)
+    assert keras_preact.list_models("PreAct*", family="cifar") == [
+        "PreActResNet20",
+        "PreActResNet32",
+        "PreActResNet44",
+        "PreActResNet56",
+        "PreActResNet110",
+        "PreActResNet1202",
+        "PreActResNet164",
+        "PreActResNet1001",
+    ]
+    assert all(hasattr(keras_preact, n) and getattr(keras_preact, n).__name__ == n for n in names)
+    assert keras_preact.list_models(version=1, family="imagenet") == [
+        "ResNet18",
+        "ResNet34",
+        "ResNet50",
+        "ResNet101",
+        "ResNet152",
+        "ResNet200",
+    ]
+
+
+def test_channels_first(monkeypatch):
+    monkeypatch.setattr(keras.config, "image_data_format", lambda: "channels_first")
+    model = keras_preact.PreActResNet20(input_shape=(3, 8, 8), include_top=False)
+    assert model.output_shape == (None, 64, 2, 2)
+    assert model.get_layer("post_bn").axis in (1, [1])

@@ -1,0 +1,159 @@
+"""weights=: local files, registered names fetched by URL with SHA-256, strict loading."""
+
+import hashlib
+import pathlib
+
+import h5py
+import numpy as np
+import pytest
+
+import keras_preact
+from keras_preact import weights as weights_lib
+
+SHAPE = (8, 8, 3)
+X = np.random.default_rng(0).normal(size=(2, *SHAPE)).astype("float32")
+
+
+def sha256(path):
+    return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def saved(tmp_path):
+    """A trained-looking PreActResNet20 (random weights) saved to a .weights.h5 file."""
+    model = keras_preact.PreActResNet20(input_shape=SHAPE, classes=5)
+    path = tmp_path / "preact20.weights.h5"
+    model.save_weights(path)
+    return model, path
+
+
+@pytest.fixture
+def registry(tmp_path, monkeypatch):
+    """A scratch Keras cache, and registrations removed after the test."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    added = []
+
+    def register(name, path, digest=None, **kwargs):
+        kwargs = {"input_shape": SHAPE, "classes": 5, "preprocessing": "cifar10", **kwargs}
+        info = keras_preact.register_weights(
+            "PreActResNet20", name, url=pathlib.Path(path).as_uri(), sha256=digest or sha256(path), **kwargs
+        )
+        added.append(name)
+        return info
+
+    yield register
+    for name in added:
+        weights_lib.unregister_weights("PreActResNet20", name)
+
+
+def test_local_weights_file_loads_exactly(saved):
+    model, path = saved
+    loaded = keras_preact.PreActResNet20(weights=str(path), input_shape=SHAPE, classes=5)
+    np.testing.assert_array_equal(model(X), loaded(X))
+    loaded = keras_preact.PreActResNet20(weights=path, input_shape=SHAPE, classes=5)  # PathLike
+    np.testing.assert_array_equal(model(X), loaded(X))
+
+
+def test_registered_weights_download_from_a_file_url_and_are_cached(saved, registry, tmp_path):
+    model, path = saved
+    info = registry("scratch", path)
+    assert "scratch" in keras_preact.list_weights("PreActResNet20")
+    loaded = keras_preact.PreActResNet20(weights="scratch")  # shape and classes from the registration
+    assert loaded.input_shape == (None, *SHAPE) and loaded.output_shape == (None, 5)
+    np.testing.assert_array_equal(model(X), loaded(X))
+    cached = tmp_path / "keras_home" / "models" / info.filename
+    assert cached.is_file() and sha256(cached) == info.sha256
+    path.unlink()  # the cache serves later builds without the source
+    np.testing.assert_array_equal(model(X), keras_preact.PreActResNet20(weights="scratch")(X))
+
+
+def test_tampered_download_is_rejected_and_not_cached(saved, registry, tmp_path):
+    model, path = saved
+    info = registry("tampered", path)
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"do not match their SHA-256 " + info.sha256):
+        keras_preact.PreActResNet20(weights="tampered")
+    assert not (tmp_path / "keras_home" / "models" / info.filename).exists()
+
+
+def test_tampered_cached_file_is_fetched_again(saved, registry, tmp_path):
+    model, path = saved
+    info = registry("recache", path)
+    keras_preact.PreActResNet20(weights="recache")
+    cached = tmp_path / "keras_home" / "models" / info.filename
+    cached.write_bytes(b"corrupted")
+    loaded = keras_preact.PreActResNet20(weights="recache")
+    np.testing.assert_array_equal(model(X), loaded(X))
+    assert sha256(cached) == info.sha256
+
+
+def test_unreachable_url_tells_offline_users_to_pass_a_path(registry, tmp_path):
+    registry("missing", tmp_path / "nowhere.weights.h5", digest="0" * 64)
+    with pytest.raises(OSError, match=r"Could not fetch.*pass its path: weights="):
+        keras_preact.PreActResNet20(weights="missing")
+
+
+def test_registered_weights_constrain_classes_and_channels(saved, registry):
+    _, path = saved
+    registry("five", path)
+    with pytest.raises(ValueError, match=r"classes=10 with weights='five', which have 5 classes"):
+        keras_preact.PreActResNet20(weights="five", classes=10)
+    with pytest.raises(ValueError, match=r"input_shape=\(8, 8, 1\) with 1 channels; the weights 'five' take 3"):
+        keras_preact.PreActResNet20(weights="five", input_shape=(8, 8, 1))
+    with pytest.raises(ValueError, match=r"weights='five' with \{'shortcut': 'conv1x1'\}"):
+        keras_preact.PreActResNet20(weights="five", shortcut="conv1x1")
+    # A larger input and a new head are fine.
+    features = keras_preact.PreActResNet20(weights="five", input_shape=(16, 16, 3), include_top=False)
+    assert features.output_shape == (None, 4, 4, 64)
+
+
+def test_weights_of_another_architecture_fail_naming_the_layer(tmp_path):
+    deeper = keras_preact.PreActResNet32(input_shape=SHAPE, classes=5)
+    path = tmp_path / "preact32.weights.h5"
+    deeper.save_weights(path)
+    # The file has layers the model lacks: Keras alone would load the rest silently.
+    with pytest.raises(ValueError, match=r"another architecture.*layer\(s\) that 'preact_resnet20' does not have"):
+        keras_preact.PreActResNet20(weights=path, input_shape=SHAPE, classes=5)
+    # The file lacks layers of the model / has other shapes: the model layer is named.
+    shallow = tmp_path / "preact20.weights.h5"
+    keras_preact.PreActResNet20(input_shape=SHAPE, classes=5).save_weights(shallow)
+    with pytest.raises(ValueError, match=r"does not fit 'preact_resnet32'.*stage\d_unit\d+_"):
+        keras_preact.PreActResNet32(weights=shallow, input_shape=SHAPE, classes=5)
+    with pytest.raises(ValueError, match=r"does not fit 'preact_resnet20'.*predictions"):
+        keras_preact.PreActResNet20(weights=shallow, input_shape=SHAPE, classes=6)
+
+
+def test_weights_file_keys_match_what_keras_writes(saved):
+    model, path = saved
+    with h5py.File(path, "r") as f:
+        in_file = {k for k in f["layers"] if len(f["layers"][k].get("vars", {}))}
+    keys = weights_lib.weights_file_keys(model)
+    assert in_file == {k for k, name in keys.items() if model.get_layer(name).weights}
+
+
+@pytest.mark.parametrize("bad", ["imagenet", "nonexistent.weights.h5", "model.h5", 3])
+def test_weights_argument_errors_list_the_choices(bad):
+    with pytest.raises(ValueError, match=r"weights=.*expected None, a registered name for PreActResNet20"):
+        keras_preact.PreActResNet20(weights=bad)
+
+
+def test_a_file_that_is_not_a_weights_file(tmp_path):
+    path = tmp_path / "junk.weights.h5"
+    path.write_bytes(b"not hdf5 at all")
+    with pytest.raises(ValueError, match=r"not a Keras weights file"):
+        keras_preact.PreActResNet20(weights=path, input_shape=SHAPE)
+
+
+def test_register_weights_checks_the_digest():
+    with pytest.raises(ValueError, match=r"sha256='abc'; expected 64 hexadecimal digits"):
+        keras_preact.register_weights(
+            "PreActResNet20", "x", url="file:///x", sha256="abc", input_shape=SHAPE, classes=5, preprocessing="cifar10"
+        )
+
+
+def test_nothing_in_the_package_loads_with_safe_mode_off():
+    source = pathlib.Path(keras_preact.__file__).parent
+    offenders = [p.name for p in source.rglob("*.py") if "safe_mode=False" in p.read_text()]
+    assert offenders == []
