@@ -17,8 +17,9 @@ Every variant the paper studies is a parameter of one unit function, not a copy:
 
 In pre-activation units (orders d and e) any shortcut that is not the identity reads
 the pre-activated tensor, as the appendix of [2] prescribes for projections; the
-identity shortcut is the unit input itself. In post-activation orders a shortcut
-conv is followed by BN, as every weight layer there is (Fig. 2 caption).
+identity shortcut is the unit input itself. A gate g(x) reads what the residual
+branch reads (the unit input in post-activation units, its pre-activation otherwise).
+In post-activation orders a shortcut conv is followed by BN, as every weight layer there is (Fig. 2 caption).
 
 Where the stride sits: in the first unit of a downsampling stage, on the first 3x3
 conv of a basic unit, and on the 3x3 conv of a bottleneck unit (fb.resnet.torch,
