@@ -18,9 +18,6 @@ DATASET_STATS = {
     "fashion_mnist": ((72.94,), (90.02,)),
 }
 
-# The statistics a family's models use unless their weights say otherwise.
-FAMILY_DATASET = {"imagenet": "imagenet", "cifar": "cifar10"}
-
 
 def preprocess_input(x, dataset="imagenet", data_format=None):
     """Normalises images with the per-channel statistics of a dataset.
