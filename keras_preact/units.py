@@ -19,7 +19,8 @@ In pre-activation units (orders d and e) any shortcut that is not the identity r
 the pre-activated tensor, as the appendix of [2] prescribes for projections; the
 identity shortcut is the unit input itself. A gate g(x) reads what the residual
 branch reads (the unit input in post-activation units, its pre-activation otherwise).
-In post-activation orders a shortcut conv is followed by BN, as every weight layer there is (Fig. 2 caption).
+In post-activation orders a shortcut conv is followed by BN, as every weight layer
+there is (Fig. 2 caption).
 
 Where the stride sits: in the first unit of a downsampling stage, on the first 3x3
 conv of a basic unit, and on the 3x3 conv of a bottleneck unit (fb.resnet.torch,
