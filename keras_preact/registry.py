@@ -7,6 +7,7 @@ each a thin wrapper over `build_resnet` with keras.applications' arguments.
 """
 
 import fnmatch
+import re
 
 from keras_preact import specs
 from keras_preact.resnet import build_resnet, model_name
@@ -51,6 +52,30 @@ def get_model(model, **kwargs):
     if model not in MODELS:
         raise ValueError(f"Received: model={model!r}; registered models: {list(MODELS)}.")
     return BUILDERS[model](**kwargs)
+
+
+def model_arguments(model):
+    """The `build_resnet` arguments of a model name: a registered name, or
+    "PreActResNet<depth>" / "ResNet<depth>" for any valid CIFAR depth (e.g. 8, 38).
+
+    Raises:
+        ValueError: if the name is neither; the message lists the registered ones.
+    """
+    if model in MODELS:
+        return dict(MODELS[model])
+    match = re.fullmatch(r"(PreAct)?ResNet(\d+)", str(model))
+    if match:
+        depth = int(match.group(2))
+        try:
+            block = specs.get_spec(depth, "cifar").block
+        except ValueError:
+            pass
+        else:
+            return {"depth": depth, "version": 2 if match.group(1) else 1, "family": "cifar", "block": block}
+    raise ValueError(
+        f"Received: model={model!r}; expected a registered model {list(MODELS)} or "
+        "'PreActResNet<depth>' / 'ResNet<depth>' with a CIFAR depth 6n+2 or 9n+2."
+    )
 
 
 def _named_builder(model):

@@ -1,0 +1,136 @@
+"""Checkpoints that a reader never sees half-written, and that are verified on load.
+
+`tf.train.CheckpointManager` writes its shards in place under the final name, and
+Keras 3's `BackupAndRestore` resumes only at epoch boundaries. Here a checkpoint is a
+directory `step-00001234/` written as `.tmp-step-00001234-<pid>/` (the
+`tf.train.Checkpoint` files plus `manifest.json` with each file's size and SHA-256),
+flushed to disk and renamed in one atomic step. Loading verifies the manifest; a
+checkpoint damaged later (a truncated file) is skipped with a warning naming the file,
+and the previous one is used. Only the last `max_to_keep` are kept.
+"""
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import warnings
+
+PREFIX = "ckpt"
+_NAME = re.compile(r"^step-(\d{8,})$")
+
+
+class CorruptCheckpointError(RuntimeError):
+    """Every checkpoint in a directory failed verification."""
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class AtomicCheckpointManager:
+    """Saves and restores a `tf.train.Checkpoint` atomically in `directory`.
+
+    Args:
+        checkpoint: the `tf.train.Checkpoint` to write and read.
+        directory: where the `step-*` directories live.
+        max_to_keep: how many complete checkpoints to keep.
+        is_chief: False on non-chief workers of a multi-worker run: they take part in
+            the save (it may run collectives) but write to a temporary directory they
+            remove, so only the chief's checkpoint remains.
+    """
+
+    def __init__(self, checkpoint, directory, max_to_keep=3, is_chief=True):
+        self.checkpoint = checkpoint
+        self.directory = directory
+        self.max_to_keep = max_to_keep
+        self.is_chief = is_chief
+        os.makedirs(directory, exist_ok=True)
+
+    def checkpoints(self):
+        """Complete checkpoint directories, oldest first, as (step, path)."""
+        found = []
+        for name in os.listdir(self.directory):
+            match = _NAME.match(name)
+            if match:
+                found.append((int(match.group(1)), os.path.join(self.directory, name)))
+        return sorted(found)
+
+    def save(self, step):
+        """Writes the checkpoint of `step`; returns its directory (None off the chief)."""
+        final = os.path.join(self.directory, f"step-{step:08d}")
+        tmp = os.path.join(self.directory, f".tmp-step-{step:08d}-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
+        self.checkpoint.write(os.path.join(tmp, PREFIX))
+        if not self.is_chief:
+            shutil.rmtree(tmp, ignore_errors=True)
+            return None
+        files = {}
+        for name in sorted(os.listdir(tmp)):
+            path = os.path.join(tmp, name)
+            with open(path, "rb") as f:
+                os.fsync(f.fileno())
+            files[name] = {"bytes": os.path.getsize(path), "sha256": _sha256(path)}
+        with open(os.path.join(tmp, "manifest.json"), "w") as f:
+            json.dump({"step": step, "files": files}, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        _fsync_dir(tmp)
+        if os.path.exists(final):  # a re-save of the same step (after a restore)
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+        _fsync_dir(self.directory)
+        for _, old in self.checkpoints()[: -self.max_to_keep]:
+            shutil.rmtree(old, ignore_errors=True)
+        return final
+
+    def verify(self, path):
+        """Returns None if the checkpoint at `path` is intact, else what is wrong."""
+        try:
+            with open(os.path.join(path, "manifest.json")) as f:
+                manifest = json.load(f)
+        except (OSError, ValueError) as e:
+            return f"{os.path.join(path, 'manifest.json')}: {e}"
+        for name, expected in manifest["files"].items():
+            file = os.path.join(path, name)
+            if not os.path.isfile(file):
+                return f"{file} is missing"
+            size = os.path.getsize(file)
+            if size != expected["bytes"]:
+                return f"{file} has {size} bytes, its manifest says {expected['bytes']} (truncated?)"
+            if _sha256(file) != expected["sha256"]:
+                return f"{file} does not match the SHA-256 of its manifest"
+        return None
+
+    def restore_latest(self):
+        """Restores the newest intact checkpoint; returns its step, or None if there
+        is none. Damaged checkpoints are skipped with a warning naming the file.
+
+        Raises:
+            CorruptCheckpointError: if checkpoints exist but none is intact.
+        """
+        saved = self.checkpoints()
+        problems = []
+        for step, path in reversed(saved):
+            problem = self.verify(path)
+            if problem is None:
+                self.checkpoint.read(os.path.join(path, PREFIX)).assert_existing_objects_matched()
+                return step
+            warnings.warn(f"Skipping damaged checkpoint: {problem}", stacklevel=2)
+            problems.append(problem)
+        if problems:
+            raise CorruptCheckpointError("No intact checkpoint in " + self.directory + ": " + "; ".join(problems))
+        return None

@@ -1,0 +1,193 @@
+"""Input pipelines: loaders in the official formats, augmentation, determinism, resume."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_preact import datasets, pipelines
+from keras_preact.preprocessing import preprocess_input
+
+FASHION_MNIST_PRESENT = os.path.isfile(os.path.join(datasets.FASHION_MNIST_DIR, "t10k-labels-idx1-ubyte.gz"))
+
+
+def write_cifar(root, name, records_per_file=20, seed=0):
+    """Writes CIFAR files in the official binary format; returns the labels of each split."""
+    folder, files, label_bytes, label_index, classes = datasets.CIFAR_BINARY[name]
+    os.makedirs(os.path.join(root, folder), exist_ok=True)
+    rng = np.random.default_rng(seed)
+    written = {}
+    for split, names in files.items():
+        images, labels = [], []
+        for file in names:
+            label = rng.integers(0, classes, (records_per_file, label_bytes), dtype=np.uint8)
+            image = rng.integers(0, 256, (records_per_file, 3, 32, 32), dtype=np.uint8)
+            record = np.concatenate([label, image.reshape(records_per_file, -1)], axis=1)
+            record.tofile(os.path.join(root, folder, file))
+            images.append(image.transpose(0, 2, 3, 1))
+            labels.append(label[:, label_index])
+        written[split] = np.concatenate(images), np.concatenate(labels)
+    return written
+
+
+@pytest.mark.parametrize("name", ["cifar10", "cifar100"])
+def test_cifar_binary_loader_reads_the_official_layout(tmp_path, name):
+    written = write_cifar(str(tmp_path), name)
+    for split in ("train", "test"):
+        images, labels = datasets.load_cifar(name, split, str(tmp_path))
+        np.testing.assert_array_equal(images, written[split][0])
+        np.testing.assert_array_equal(labels, written[split][1])
+        assert images.dtype == np.uint8 and images.shape[1:] == (32, 32, 3)
+
+
+def test_cifar_loader_rejects_bad_files(tmp_path):
+    root = str(tmp_path)
+    write_cifar(root, "cifar10")
+    path = os.path.join(root, "cifar-10-batches-bin", "test_batch.bin")
+    with open(path, "ab") as f:
+        f.write(b"\0" * 100)
+    with pytest.raises(ValueError, match=r"test_batch.bin is truncated or not a CIFAR binary file"):
+        datasets.load_cifar("cifar10", "test", root)
+    record = np.zeros((2, 3073), np.uint8)
+    record[1, 0] = 10
+    record.tofile(path)
+    with pytest.raises(ValueError, match=r"test_batch.bin: record 1 has label 10; expected 0 to 9"):
+        datasets.load_cifar("cifar10", "test", root)
+    with pytest.raises(FileNotFoundError, match=r"cifar-100-binary.*cifar-100-binary.tar.gz"):
+        datasets.load_cifar("cifar100", "train", root)
+    with pytest.raises(ValueError, match=r"name='cifar1000'"):
+        datasets.load_cifar("cifar1000", "train", root)
+
+
+def test_cifar_through_tfds_when_no_directory():
+    tfds = pytest.importorskip("tensorflow_datasets")
+    with tfds.testing.mock_data(num_examples=12):
+        images, labels = datasets.load_cifar("cifar10", "train")
+    assert images.shape == (12, 32, 32, 3) and images.dtype == np.uint8
+    assert labels.shape == (12,) and labels.max() < 10
+
+
+def _take(dataset, count):
+    return [tuple(np.asarray(t) for t in batch) for _, batch in zip(range(count), dataset)]
+
+
+@pytest.fixture(scope="module")
+def cifar_source(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("cifar"))
+    write_cifar(root, "cifar10", records_per_file=40)
+    return pipelines.load_source("cifar10", "train", root)
+
+
+def test_cifar_augmentation_shapes_ranges_and_randomness(cifar_source):
+    ((train_x, train_y),) = _take(pipelines.make_dataset(cifar_source, "cifar10", training=True, batch_size=200), 1)
+    eval_batches = pipelines.make_dataset(cifar_source, "cifar10", training=False, batch_size=64)
+    eval_x = np.concatenate([x for x, _ in _take(eval_batches, 10)])
+    assert train_x.shape == (200, 32, 32, 3) and train_x.dtype == np.float32 and train_y.dtype == np.int64
+    # Evaluation is plain normalisation, in order, the last batch short.
+    assert eval_x.shape == (200, 32, 32, 3)
+    np.testing.assert_allclose(eval_x, preprocess_input(cifar_source.images, "cifar10"), atol=1e-6)
+    # Training crops and flips: the same examples, other pixels; padded pixels are 0 (the mean).
+    limits = preprocess_input(np.array([[[[0, 0, 0]]], [[[255, 255, 255]]]], np.uint8), "cifar10")
+    assert train_x.min() >= limits.min() - 1e-5 and train_x.max() <= limits.max() + 1e-5
+    plain = preprocess_input(cifar_source.images, "cifar10")
+    matches = sum(any(np.array_equal(x, p) for p in plain) for x in train_x)
+    assert matches < len(train_x) // 2, "augmentation left most images unchanged"
+    assert np.mean(train_x == 0) > np.mean(eval_x == 0)
+    twice = [_take(pipelines.make_dataset(cifar_source, "cifar10", training=False, batch_size=64), 4) for _ in "ab"]
+    for a, b in zip(*twice):
+        np.testing.assert_array_equal(a[0], b[0])
+
+
+def test_training_stream_resumes_exactly_at_a_step(cifar_source):
+    make = lambda **kw: pipelines.make_dataset(cifar_source, "cifar10", training=True, batch_size=48, seed=3, **kw)  # noqa: E731
+    uninterrupted = _take(make(), 9)  # crosses epochs: 200 examples, 48 a batch
+    resumed = _take(make(start_step=6), 3)
+    for a, b in zip(uninterrupted[6:], resumed):
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
+    other_seed = _take(pipelines.make_dataset(cifar_source, "cifar10", training=True, batch_size=48, seed=4), 1)
+    assert not np.array_equal(other_seed[0][0], uninterrupted[0][0])
+    # An epoch visits every example once.
+    epoch = np.concatenate([y for _, y in _take(make(), 5)])[:200]
+    np.testing.assert_array_equal(np.bincount(epoch, minlength=10), np.bincount(cifar_source.labels, minlength=10))
+
+
+def test_pipelines_of_two_workers_split_the_global_batch(cifar_source):
+    def batches(pipelines_count, pipeline_id):
+        context = tf.distribute.InputContext(pipelines_count, pipeline_id, 2)
+        return _take(
+            pipelines.make_dataset(cifar_source, "cifar10", training=True, batch_size=16, input_context=context), 2
+        )
+
+    one = batches(1, 0)  # one worker, two replicas: consecutive per-replica batches
+    first, second = batches(2, 0), batches(2, 1)
+    assert one[0][0].shape == (8, 32, 32, 3)
+    key = lambda xs: sorted(x.tobytes() for x in xs)  # noqa: E731
+    assert key(np.concatenate([one[0][0], one[1][0]])) == key(np.concatenate([first[0][0], second[0][0]]))
+    with pytest.raises(ValueError, match=r"batch_size=16, which 3 replicas cannot split"):
+        pipelines.make_dataset(
+            cifar_source, "cifar10", training=True, batch_size=16, input_context=tf.distribute.InputContext(1, 0, 3)
+        )
+
+
+@pytest.mark.skipif(not FASHION_MNIST_PRESENT, reason="dataset-fashion-mnist is not installed")
+def test_fashion_mnist_pipeline_on_the_real_files():
+    source = pipelines.load_source("fashion_mnist", "test", subset=256)
+    ((x, y),) = _take(pipelines.make_dataset(source, "fashion_mnist", training=True, batch_size=256), 1)
+    assert x.shape == (256, 28, 28, 1) and set(np.unique(y)) <= set(range(10))
+    assert -1.0 < x.min() < -0.7 and 2.0 < x.max() < 2.1  # (0 - 72.94) / 90.02, (255 - 72.94) / 90.02
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("folder")
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(["n01", "n02"]):
+        os.makedirs(root / name)
+        for i, (h, w) in enumerate([(60, 90), (120, 80)]):
+            Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(root / name / f"{i}.jpg")
+        Image.fromarray(rng.integers(0, 256, (70, 70, 3), dtype=np.uint8)).save(root / name / "p.png")
+    return str(root)
+
+
+@pytest.mark.parametrize("augment", pipelines.IMAGENET_AUGMENTS)
+def test_imagenet_style_pipeline_from_a_folder(image_folder, augment):
+    source = pipelines.load_source("imagenet", "train", image_folder)
+    assert source.size == 6 and list(source.labels) == [0, 0, 0, 1, 1, 1]
+    ((x, y),) = _take(
+        pipelines.make_dataset(source, "imagenet", training=True, batch_size=6, imagenet_augment=augment), 1
+    )
+    assert x.shape == (6, 224, 224, 3) and sorted(y) == [0, 0, 0, 1, 1, 1]
+    for crop in (224, 320):
+        batches = pipelines.make_dataset(source, "imagenet", training=False, batch_size=4, eval_crop=crop)
+        assert [b[0].shape for b in _take(batches, 3)] == [(4, crop, crop, 3), (2, crop, crop, 3)]
+
+
+def test_undecodable_images_are_reported_by_name(image_folder, tmp_path):
+    import shutil
+
+    root = tmp_path / "bad"
+    shutil.copytree(image_folder, root)
+    data = (root / "n02" / "1.jpg").read_bytes()
+    (root / "n02" / "1.jpg").write_bytes(data[: len(data) // 2])
+    source = pipelines.load_source("imagenet", "train", str(root))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"n02/1.jpg"):
+        _take(pipelines.make_dataset(source, "imagenet", training=False, batch_size=6), 1)
+    (root / "n02" / "1.jpg").write_bytes(b"not an image at all")
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"Undecodable image.*n02/1.jpg"):
+        _take(pipelines.make_dataset(source, "imagenet", training=False, batch_size=6), 1)
+
+
+def test_missing_data_and_unknown_names_give_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"Image folder not found: .*nowhere"):
+        pipelines.load_source("imagenet", "train", str(tmp_path / "nowhere"))
+    with pytest.raises(FileNotFoundError, match=r"apt-get install dataset-fashion-mnist"):
+        pipelines.load_source("fashion_mnist", "train", str(tmp_path))
+    with pytest.raises(ValueError, match=r"dataset='mnist'; expected one of"):
+        pipelines.load_source("mnist")
+    source = pipelines.load_source("synthetic_cifar", synthetic_size=16)
+    with pytest.raises(ValueError, match=r"imagenet_augment='random'"):
+        pipelines.make_dataset(source, "synthetic_cifar", training=True, batch_size=8, imagenet_augment="random")

@@ -1,0 +1,276 @@
+"""The trainer: distributed equivalence, kill and resume, SIGTERM, NaN, remat, CLI.
+
+Distributed and fault tests run the trainer in subprocesses with hard timeouts
+(logical CPU devices must be configured before TensorFlow starts).
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_preact
+from keras_preact import recipes, trainer
+from keras_preact.remat import rematerialize
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORKER = os.path.join(ROOT, "tests", "train_worker.py")
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}
+FASHION_MNIST_PRESENT = os.path.isfile("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz")
+# A small synthetic run for the fault tests: 40 steps, a checkpoint every 5.
+FAULT_RUN = [
+    "--recipe", "smoke", "--quiet",
+    "--set", "model=PreActResNet8", "--set", "dataset=synthetic_cifar", "--set", "batch_size=16",
+    "--set", "reference_batch_size=16", "--set", "total_steps=40", "--set", "boundaries=[30]",
+    "--set", "checkpoint_every=5", "--set", "eval_every=40", "--set", "eval_batch_size=64",
+]  # fmt: skip
+TINY = ["model=PreActResNet8", "dataset=synthetic_cifar", "batch_size=16", "reference_batch_size=16",
+        "eval_batch_size=64", "total_steps=2", "eval_every=2", "checkpoint_every=1", "deterministic=false"]  # fmt: skip
+
+
+def _cli(args, timeout=240, **kwargs):
+    return subprocess.run(
+        [sys.executable, "-m", "keras_preact.train", *args],
+        env=ENV, capture_output=True, text=True, timeout=timeout, cwd=ROOT, **kwargs,
+    )  # fmt: skip
+
+
+def _worker(out, workdir, strategy, cpu_devices, *overrides, env=None, wait=True):
+    command = [sys.executable, WORKER, str(out), str(workdir), strategy, str(cpu_devices), *overrides]
+    if not wait:
+        return subprocess.Popen(command, env=env or ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    done = subprocess.run(command, env=env or ENV, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return np.load(out)
+
+
+def _weights(npz):
+    return [npz[f"arr_{i}"] for i in range(len([k for k in npz.files if k.startswith("arr_")]))]
+
+
+def _max_difference(a, b):
+    return max(float(np.max(np.abs(x - y))) for x, y in zip(_weights(a), _weights(b)))
+
+
+# Sync BN makes the two replicas compute exactly the one-device batch statistics;
+# what remains is float summation order.
+MIRRORED_TOLERANCE = 1e-5
+# Measured 8.5e-4 (weights of magnitude up to ~1, after 4 steps at lr 0.1): see the
+# README's note on MultiWorkerMirroredStrategy.
+MULTI_WORKER_TOLERANCE = 3e-3
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _multi_worker_run(tmp_path):
+    workers = [f"127.0.0.1:{_free_port()}" for _ in range(2)]
+    processes = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        env = {**ENV, "TF_CONFIG": json.dumps(tf_config)}
+        processes.append(_worker(tmp_path / f"w{index}.npz", tmp_path / "mw", "multi_worker", 1, env=env, wait=False))
+    try:
+        outputs = [p.communicate(timeout=240)[0] for p in processes]
+    finally:
+        for p in processes:
+            p.kill()
+    assert [p.returncode for p in processes] == [0, 0], "\n".join(o[-3000:] for o in outputs)
+    return np.load(tmp_path / "w0.npz"), np.load(tmp_path / "w1.npz")
+
+
+def test_one_device_mirrored_and_multi_worker_runs_agree(tmp_path):
+    """One device, MirroredStrategy over 2 logical CPUs, and 2 worker processes on
+    localhost ports, all on the same global batches."""
+    one = _worker(tmp_path / "one.npz", tmp_path / "one", "one_device", 1)
+    mirrored = _worker(tmp_path / "m.npz", tmp_path / "m", "mirrored", 2)
+    assert _max_difference(one, mirrored) < MIRRORED_TOLERANCE
+    assert abs(float(one["eval_loss"]) - float(mirrored["eval_loss"])) < 1e-4
+    assert _max_difference(one, np.load(_initial_weights(tmp_path))) > 1e-3  # it did train
+
+    chief, other = _multi_worker_run(tmp_path)
+    assert _max_difference(chief, other) == 0.0
+    assert _max_difference(chief, mirrored) < MULTI_WORKER_TOLERANCE
+    # Only the chief's checkpoints remain; the other worker's temporary ones are gone.
+    assert sorted(os.listdir(tmp_path / "mw" / "checkpoints")) == ["step-00000002", "step-00000004"]
+
+
+def _initial_weights(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = trainer.build_model(
+        recipes.apply_overrides(recipes.get_recipe("smoke"), TINY), keras_preact.pipelines.DATASETS["synthetic_cifar"]
+    )
+    path = tmp_path / "initial.npz"
+    np.savez(path, *[np.asarray(v) for v in model.weights])
+    return path
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("uninterrupted")
+    done = _cli([*FAULT_RUN, "--workdir", str(workdir)])
+    assert done.returncode == 0, done.stderr[-3000:]
+    return workdir
+
+
+def _wait_for(path, process, timeout=180):
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        assert process.poll() is None, "the run ended before the checkpoint appeared"
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.005)
+
+
+def _load_weights(workdir):
+    model = keras.saving.load_model(os.path.join(workdir, "model.keras"))
+    return [np.asarray(v) for v in model.weights]
+
+
+@pytest.mark.xdist_group("faults")
+def test_killed_run_resumes_at_its_checkpoint_and_ends_identical(tmp_path, uninterrupted_run):
+    workdir = tmp_path / "run"
+    command = [sys.executable, "-m", "keras_preact.train", *FAULT_RUN, "--workdir", str(workdir)]
+    process = subprocess.Popen(command, env=ENV, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(workdir / "checkpoints" / "step-00000015", process)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait(timeout=60)
+    saved = sorted(os.listdir(workdir / "checkpoints"))
+    assert saved[-1] < "step-00000040" and not (workdir / "results.json").exists()
+    # Damage the newest checkpoint on disk: the restart must fall back to the one before.
+    newest = workdir / "checkpoints" / saved[-1]
+    data = next(p for p in newest.iterdir() if p.name.startswith("ckpt.data"))
+    data.write_bytes(data.read_bytes()[:100])
+    done = _cli([*FAULT_RUN, "--workdir", str(workdir)])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"{newest.name}/{data.name} has 100 bytes" in done.stderr
+    results = json.loads((workdir / "results.json").read_text())
+    previous = int(saved[-2].split("-")[1])
+    assert results["resumed_from"] == previous and 0 < previous < 40 and results["step"] == 40
+    for a, b in zip(_load_weights(workdir), _load_weights(uninterrupted_run)):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.xdist_group("faults")
+def test_sigterm_saves_and_exits_cleanly(tmp_path):
+    workdir = tmp_path / "run"
+    command = [sys.executable, "-m", "keras_preact.train", *FAULT_RUN, "--workdir", str(workdir)]
+    process = subprocess.Popen(command, env=ENV, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(workdir / "checkpoints" / "step-00000005", process)
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err[-3000:]
+    assert "SIGTERM: saved the checkpoint of step" in out
+    stopped_at = json.loads(out.strip().splitlines()[-1])["step"]
+    assert json.loads(out.strip().splitlines()[-1])["status"] == "preempted" and 5 <= stopped_at < 40
+    assert f"step-{stopped_at:08d}" in os.listdir(workdir / "checkpoints")
+    assert not (workdir / "results.json").exists()
+
+
+@pytest.mark.skipif(not FASHION_MNIST_PRESENT, reason="dataset-fashion-mnist is not installed")
+def test_cli_runs_the_smoke_recipe_end_to_end(tmp_path):
+    done = _cli(["--recipe", "smoke", "--workdir", str(tmp_path), "--quiet"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["status"] == "completed" and results["step"] == 32 and results["eval_images"] == 1000
+    assert results["eval_accuracy"] > 0.15 and results["images_per_second"] > 0
+    assert results["versions"]["tensorflow"] == tf.__version__
+    history = (tmp_path / "history.csv").read_text().splitlines()
+    assert history[0].startswith("step,epoch,lr") and len(history) == 2
+    assert any(f.startswith("events") for f in os.listdir(tmp_path / "tensorboard"))
+    model = keras.saving.load_model(tmp_path / "model.keras")
+    assert model.output_shape == (None, 10)
+    again = _cli(["--recipe", "smoke", "--workdir", str(tmp_path)])
+    assert again.returncode == 0 and "nothing to do" in again.stdout
+    changed = _cli(["--recipe", "smoke", "--workdir", str(tmp_path), "--set", "seed=1"])
+    assert changed.returncode == 2 and "differs in ['seed']" in changed.stderr
+
+
+def test_cli_errors_name_the_bad_value(tmp_path, capsys):
+    done = _cli(["--recipe", "smoke", "--workdir", str(tmp_path), "--cpu-devices", "2", "--strategy", "mirrored",
+                 "--set", "batch_size=7", "--set", "dataset=synthetic_cifar"])  # fmt: skip
+    assert done.returncode == 2 and "batch_size=7, not divisible by the 2 replicas" in done.stderr
+    from keras_preact.train import main
+
+    assert main(["--recipe", "smoke", "--workdir", str(tmp_path / "b"), "--set", "data_dir=/nonexistent"]) == 2
+    assert "/nonexistent" in capsys.readouterr().err
+    assert main(["--recipe", "smoke", "--workdir", str(tmp_path / "c"), "--strategy", "tpu"]) == 2
+    assert "strategy='tpu'; expected one of ('auto'" in capsys.readouterr().err
+    assert main(["--recipe", "cifar", "--workdir", str(tmp_path / "c")]) == 2
+    assert "recipe='cifar'" in capsys.readouterr().err
+    assert main(["--list-recipes"]) == 0 and capsys.readouterr().out.count("cifar10_resnet") == 6
+
+
+def _tiny_trainer(tmp_path, *overrides):
+    config = recipes.apply_overrides(recipes.get_recipe("smoke"), TINY + list(overrides))
+    return trainer.Trainer(config, str(tmp_path), "one_device", verbose=0)
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    run = _tiny_trainer(tmp_path, "base_lr=1e30", "warmup_steps=0", "total_steps=20")
+    results = run.train()
+    assert results["status"] == "nan" and results["step"] < 20
+    saved = [step for step, _ in run.manager.checkpoints()]
+    assert saved[-1] == results["step"] - 1
+    restored = _tiny_trainer(tmp_path, "base_lr=1e30", "warmup_steps=0", "total_steps=20")
+    restored.manager.restore_latest()
+    assert all(np.isfinite(np.asarray(v)).all() for v in restored.model.weights)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_trains(tmp_path, policy):
+    try:
+        run = _tiny_trainer(tmp_path, f"mixed_precision={policy}")
+        results = run.train()
+        assert run.model.get_layer("conv1").compute_dtype == policy.split("_")[1]
+        assert run.model.get_layer("conv1").kernel.dtype == "float32"
+        assert (policy == "mixed_float16") == isinstance(run.optimizer, keras.optimizers.LossScaleOptimizer)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert results["status"] == "completed" and np.isfinite(results["eval_loss"])
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_remat_gives_the_same_gradients_and_statistics(version):
+    model = keras_preact.build_resnet(20, family="cifar", version=version, input_shape=(8, 8, 3))
+    remat = rematerialize(model)
+    assert [layer.name for layer in remat.layers[2:-1]] == [f"stage{s}_unit{u}" for s in (1, 2, 3) for u in (1, 2, 3)]
+    images = tf.random.stateless_normal((4, 8, 8, 3), (1, 2))
+    start = [np.asarray(v) for v in model.non_trainable_variables]
+
+    def step(network):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(network(images, training=True) ** 2)
+        return tape.gradient(loss, model.trainable_variables)
+
+    expected = step(model)
+    expected_stats = [np.asarray(v) for v in model.non_trainable_variables]
+    for variable, value in zip(model.non_trainable_variables, start):
+        variable.assign(value)
+    got = tf.function(step)(remat)
+    for a, b in zip(expected, got):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5 * float(np.max(np.abs(a))))
+    for a, b in zip(expected_stats, model.non_trainable_variables):  # updated once, not twice
+        np.testing.assert_allclose(a, np.asarray(b), atol=1e-6)
+
+
+def test_remat_trains_and_rejects_other_models(tmp_path):
+    results = _tiny_trainer(tmp_path, "remat=true").train()
+    assert results["status"] == "completed" and np.isfinite(results["eval_loss"])
+    with pytest.raises(ValueError, match=r"no stageS_unitU_\* layers"):
+        rematerialize(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]))

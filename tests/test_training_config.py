@@ -1,0 +1,113 @@
+"""Recipes, the learning-rate schedule and atomic checkpoints (no training)."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_preact import recipes
+from keras_preact.checkpoints import AtomicCheckpointManager, CorruptCheckpointError
+from keras_preact.schedules import StepSchedule
+
+
+def _lr(config, steps):
+    s = config.scaled()
+    schedule = StepSchedule(s["base_lr"], s["boundaries"], s["warmup_lr"], s["warmup_steps"])
+    return [float(schedule(step)) for step in steps]
+
+
+def test_cifar_schedule_matches_the_paper_at_its_boundaries():
+    config = recipes.get_recipe("cifar10_resnet1001_v2")
+    steps = [0, 399, 400, 31_999, 32_000, 47_999, 48_000, 63_999]
+    np.testing.assert_allclose(_lr(config, steps), [0.01, 0.01, 0.1, 0.1, 0.01, 0.01, 0.001, 0.001], rtol=1e-6)
+    assert config.scaled()["total_steps"] == 64_000
+    assert (config.momentum, config.weight_decay, config.batch_size) == (0.9, 1e-4, 128)
+
+
+def test_linear_scaling_keeps_the_epochs_and_scales_the_rate():
+    config = recipes.apply_overrides(recipes.get_recipe("cifar100_resnet164_v1"), ["batch_size=256"])
+    scaled = config.scaled()
+    assert scaled["base_lr"] == pytest.approx(0.2) and scaled["warmup_lr"] == pytest.approx(0.02)
+    assert (scaled["warmup_steps"], scaled["boundaries"], scaled["total_steps"]) == (200, [16_000, 24_000], 32_000)
+    unscaled = recipes.apply_overrides(config, ["lr_scaling=none"]).scaled()
+    assert unscaled["base_lr"] == pytest.approx(0.1) and unscaled["total_steps"] == 64_000
+
+
+def test_imagenet_recipe_divides_at_epochs_30_and_60_without_warmup():
+    config = recipes.get_recipe("imagenet_resnet200_v2")
+    epoch = recipes.IMAGENET_TRAIN_IMAGES // 256
+    steps = [0, 30 * epoch - 1, 30 * epoch, 60 * epoch]
+    np.testing.assert_allclose(_lr(config, steps), [0.1, 0.1, 0.01, 0.001], rtol=1e-6)
+    assert (config.model, config.batch_size) == ("PreActResNet200", 256)
+
+
+def test_every_row_of_table3_has_a_recipe():
+    for dataset in ("cifar10", "cifar100"):
+        for depth in (110, 164, 1001):
+            assert recipes.get_recipe(f"{dataset}_resnet{depth}_v1").model == f"ResNet{depth}"
+            assert recipes.get_recipe(f"{dataset}_resnet{depth}_v2").model == f"PreActResNet{depth}"
+    for config in recipes.RECIPES.values():
+        config.validate()
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["batch_size"], r"--set 'batch_size'; expected key=value"),
+        (["batchsize=3"], r"unknown key. Expected one of \[.*'batch_size'"),
+        (["model=ResNet7"], r"model='ResNet7'; expected a registered model"),
+        (["dataset=mnist"], r"dataset='mnist'; expected one of"),
+        (["mixed_precision=float16"], r"mixed_precision='float16'; expected one of \(None, 'mixed_float16'"),
+        (["batch_size=0"], r"batch_size=0; expected a positive integer"),
+        (["eval_crop=256"], r"eval_crop=256; expected one of \(224, 320\)"),
+    ],
+)
+def test_bad_overrides_are_named(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        recipes.apply_overrides(recipes.get_recipe("smoke"), overrides)
+
+
+def test_unknown_recipe_lists_the_recipes():
+    with pytest.raises(ValueError, match=r"recipe='cifar10'; expected one of \[.*'smoke'"):
+        recipes.get_recipe("cifar10")
+
+
+def _manager(directory, value=0.0, **kwargs):
+    variable = tf.Variable(value)
+    return AtomicCheckpointManager(tf.train.Checkpoint(v=variable), str(directory), **kwargs), variable
+
+
+def test_checkpoints_are_complete_directories_and_pruned(tmp_path):
+    manager, variable = _manager(tmp_path, max_to_keep=2)
+    for step in (1, 2, 3):
+        variable.assign(float(step))
+        manager.save(step)
+    assert [s for s, _ in manager.checkpoints()] == [2, 3]
+    assert sorted(os.listdir(tmp_path)) == ["step-00000002", "step-00000003"]  # no temporary left
+    os.makedirs(tmp_path / ".tmp-step-00000004-1")  # a writer killed mid-save
+    restored, variable = _manager(tmp_path)
+    assert restored.restore_latest() == 3 and float(variable) == 3.0
+
+
+def test_a_truncated_checkpoint_is_skipped_with_its_file_named(tmp_path):
+    manager, variable = _manager(tmp_path)
+    for step in (1, 2):
+        variable.assign(float(step))
+        manager.save(step)
+    data = next(p for p in (tmp_path / "step-00000002").iterdir() if p.name.startswith("ckpt.data"))
+    data.write_bytes(data.read_bytes()[:-2])
+    restored, variable = _manager(tmp_path)
+    with pytest.warns(UserWarning, match=r"step-00000002/ckpt.data-00000-of-00001 has \d+ bytes.*truncated"):
+        assert restored.restore_latest() == 1
+    assert float(variable) == 1.0
+    data = next(p for p in (tmp_path / "step-00000001").iterdir() if p.name.startswith("ckpt.data"))
+    data.write_bytes(b"")
+    with pytest.warns(UserWarning), pytest.raises(CorruptCheckpointError, match=r"step-00000001/ckpt.data"):
+        _manager(tmp_path)[0].restore_latest()
+
+
+def test_non_chief_workers_leave_no_files(tmp_path):
+    manager, _ = _manager(tmp_path, is_chief=False)
+    assert manager.save(5) is None
+    assert os.listdir(tmp_path) == [] and manager.restore_latest() is None

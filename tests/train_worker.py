@@ -1,0 +1,44 @@
+"""Runs a tiny training for the distributed tests and saves the final weights.
+
+    python tests/train_worker.py OUT.npz WORKDIR STRATEGY CPU_DEVICES [KEY=VALUE ...]
+
+The config is `TINY` below with the overrides; the weights are saved in the order
+of `model.weights`, with the last training loss, on every worker (chief or not).
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+TINY = [
+    "model=PreActResNet8",
+    "dataset=synthetic_cifar",
+    "batch_size=16",
+    "reference_batch_size=16",
+    "eval_batch_size=16",
+    "warmup_steps=0",
+    "boundaries=[]",
+    "total_steps=4",
+    "eval_every=1000",
+    "checkpoint_every=2",
+    "sync_bn=true",
+]
+
+
+def main(out, workdir, strategy, cpu_devices, *overrides):
+    from keras_preact import recipes, trainer
+
+    if int(cpu_devices) > 1:
+        trainer.split_cpu(int(cpu_devices))
+    config = recipes.apply_overrides(recipes.get_recipe("smoke"), TINY + list(overrides))
+    run = trainer.Trainer(config, workdir, strategy, verbose=0)
+    results = run.train()
+    import numpy as np
+
+    np.savez(out, *[np.asarray(v) for v in run.model.weights], eval_loss=results.get("eval_loss", np.nan))
+    print("status", results["status"], "step", results["step"])
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
