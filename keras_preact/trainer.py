@@ -377,8 +377,8 @@ class Trainer:
                             tf.summary.scalar("eval/loss", metrics["eval_loss"])
                             tf.summary.scalar("eval/accuracy", metrics["eval_accuracy"])
                     if self.verbose:
-                        accuracy, loss = metrics["eval_accuracy"], metrics["eval_loss"]
-                        print(f" step {step}: eval accuracy {accuracy:.4f}, loss {loss:.4f}")
+                        eval_accuracy, eval_loss = metrics["eval_accuracy"], metrics["eval_loss"]
+                        print(f" step {step}: eval accuracy {eval_accuracy:.4f}, loss {eval_loss:.4f}")
         wall = time.perf_counter() - began
         results = {
             "status": status,

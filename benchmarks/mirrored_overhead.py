@@ -1,0 +1,92 @@
+"""MirroredStrategy overhead: the trainer's step under a 1-device MirroredStrategy
+against the same step with no strategy, interleaved in one process.
+
+Both take batches from the same `keras_preact.pipelines` training pipeline (the
+strategy's through `distribute_datasets_from_function`) and run the trainer's loss
+(cross-entropy over the global batch + L2 weight decay) and SGD-momentum update.
+Rounds alternate between the two so that machine noise hits both alike; the
+medians of the per-step times are compared. Goal: overhead <= 5%.
+
+    python benchmarks/mirrored_overhead.py [--model PreActResNet20] [--batch 128] [--rounds 6]
+"""
+
+import argparse
+import statistics
+import time
+
+import keras
+import tensorflow as tf
+
+import keras_preact
+from keras_preact import pipelines
+
+WEIGHT_DECAY = 1e-4
+
+
+def make_step(model, optimizer, strategy, batch):
+    kernels = [v for v in model.trainable_variables if v.path.endswith("kernel")]
+    variables = model.trainable_variables
+
+    def replica_step(images, labels):
+        with tf.GradientTape() as tape:
+            logits = model(images, training=True)
+            per_example = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+            loss = tf.nn.compute_average_loss(per_example, global_batch_size=batch)
+            decay = 0.5 * WEIGHT_DECAY * tf.add_n([tf.reduce_sum(tf.square(k)) for k in kernels])
+            total = loss + tf.nn.scale_regularization_loss(decay)
+        optimizer.apply(tape.gradient(total, variables), variables)
+        return loss
+
+    @tf.function
+    def step(iterator):
+        images, labels = next(iterator)
+        if strategy is None:
+            return replica_step(images, labels)
+        return strategy.reduce("SUM", strategy.run(replica_step, (images, labels)), axis=None)
+
+    return step
+
+
+def build(model_name, strategy, batch, source):
+    scope = strategy.scope() if strategy else tf.init_scope()
+    with scope:
+        model = keras_preact.get_model(model_name, input_shape=(32, 32, 3), classes=10, classifier_activation=None)
+        optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
+        optimizer.build(model.trainable_variables)
+    make = lambda context=None: pipelines.make_dataset(  # noqa: E731
+        source, "synthetic_cifar", training=True, batch_size=batch, input_context=context
+    )
+    dataset = strategy.distribute_datasets_from_function(make) if strategy else make()
+    return make_step(model, optimizer, strategy, batch), iter(dataset)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="PreActResNet20")
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--steps", type=int, default=5, help="steps per round")
+    args = parser.parse_args()
+    source = pipelines.load_source("synthetic_cifar", synthetic_size=10_000)
+    runs = {
+        "no_strategy": build(args.model, None, args.batch, source),
+        "mirrored_1_device": build(args.model, tf.distribute.MirroredStrategy(["/cpu:0"]), args.batch, source),
+    }
+    times = {name: [] for name in runs}
+    for step, iterator in runs.values():
+        step(iterator).numpy()  # trace
+    for _ in range(args.rounds):
+        for name, (step, iterator) in runs.items():
+            for _ in range(args.steps):
+                start = time.perf_counter()
+                step(iterator).numpy()
+                times[name].append(time.perf_counter() - start)
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    for name, median in medians.items():
+        print(f"{name:18s} median step {median * 1000:8.1f} ms  {args.batch / median:8.1f} images/s")
+    overhead = medians["mirrored_1_device"] / medians["no_strategy"] - 1
+    print(f"MirroredStrategy overhead: {overhead * 100:+.1f}% (goal <= 5%)")
+
+
+if __name__ == "__main__":
+    main()
