@@ -180,5 +180,9 @@ def apply_overrides(config, overrides):
             value = json.loads(text)
         except ValueError:
             value = text
-        changes[key] = tuple(value) if key == "boundaries" and isinstance(value, list) else value
+        if key == "boundaries" and isinstance(value, list):
+            value = tuple(value)
+        elif isinstance(getattr(config, key), float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)  # --set momentum=0
+        changes[key] = value
     return dataclasses.replace(config, **changes).validate()

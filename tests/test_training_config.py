@@ -68,6 +68,15 @@ def test_bad_overrides_are_named(overrides, message):
         recipes.apply_overrides(recipes.get_recipe("smoke"), overrides)
 
 
+def test_overrides_parse_json_values():
+    config = recipes.apply_overrides(
+        recipes.get_recipe("smoke"),
+        ["momentum=0", "boundaries=[5,9]", "sync_bn=true", 'model_kwargs={"stride_on": "1x1"}'],
+    )
+    assert config.momentum == 0.0 and isinstance(config.momentum, float)
+    assert config.boundaries == (5, 9) and config.sync_bn is True and config.model_kwargs == {"stride_on": "1x1"}
+
+
 def test_unknown_recipe_lists_the_recipes():
     with pytest.raises(ValueError, match=r"recipe='cifar10'; expected one of \[.*'smoke'"):
         recipes.get_recipe("cifar10")
