@@ -42,6 +42,8 @@ from keras_preact.resnet import build_resnet
 from keras_preact.schedules import StepSchedule
 
 STRATEGIES = ("auto", "mirrored", "multi_worker", "one_device")
+# Config fields a resumed run may change: where the data is and how often to report.
+OPERATIONAL_FIELDS = {"data_dir", "manual_dir", "eval_every", "checkpoint_every", "keep_checkpoints", "log_every"}
 HISTORY_FIELDS = (
     "step", "epoch", "lr", "train_loss", "train_accuracy", "eval_loss", "eval_accuracy", "images_per_second",
 )  # fmt: skip
@@ -158,14 +160,14 @@ class Trainer:
                     f"Received: {field}={getattr(config, field)}, not divisible by the {replicas} replicas; "
                     f"use a multiple of {replicas}."
                 )
-        os.makedirs(workdir, exist_ok=True)
-        self._check_config_file()
         self.train_source = pipelines.load_source(
             config.dataset, "train", config.data_dir, config.train_subset, config.seed, config.manual_dir
         )
         self.eval_source = pipelines.load_source(
             config.dataset, self.info.eval_split, config.data_dir, config.eval_subset, config.seed, config.manual_dir
         )
+        os.makedirs(workdir, exist_ok=True)
+        self._check_config_file()  # after the data loaded: a failed start leaves no config behind
         if config.deterministic:
             keras.utils.set_random_seed(config.seed)
             tf.config.experimental.enable_op_determinism()
@@ -178,13 +180,14 @@ class Trainer:
         if os.path.exists(path):
             with open(path) as f:
                 saved = json.load(f)
-            changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+            keys = (set(saved) | set(current)) - OPERATIONAL_FIELDS
+            changed = sorted(k for k in keys if saved.get(k) != current.get(k))
             if changed:
                 raise ValueError(
                     f"{self.workdir} holds a run with another config (differs in {changed}); resume it with the "
                     "same recipe and --set values, or use a new workdir."
                 )
-        elif self.chief:
+        if self.chief:
             _atomic_save(lambda p: open(p, "w").write(json.dumps(current, indent=2)), path)
 
     def _build(self):

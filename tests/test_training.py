@@ -209,6 +209,7 @@ def test_cli_errors_name_the_bad_value(tmp_path, capsys):
 
     assert main(["--recipe", "smoke", "--workdir", str(tmp_path / "b"), "--set", "data_dir=/nonexistent"]) == 2
     assert "/nonexistent" in capsys.readouterr().err
+    assert not (tmp_path / "b" / "config.json").exists()  # a corrected command can start there
     assert main(["--recipe", "smoke", "--workdir", str(tmp_path / "c"), "--strategy", "tpu"]) == 2
     assert "strategy='tpu'; expected one of ('auto'" in capsys.readouterr().err
     assert main(["--recipe", "cifar", "--workdir", str(tmp_path / "c")]) == 2
