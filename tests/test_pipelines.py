@@ -191,3 +191,17 @@ def test_missing_data_and_unknown_names_give_clear_errors(tmp_path):
     source = pipelines.load_source("synthetic_cifar", synthetic_size=16)
     with pytest.raises(ValueError, match=r"imagenet_augment='random'"):
         pipelines.make_dataset(source, "synthetic_cifar", training=True, batch_size=8, imagenet_augment="random")
+
+
+def test_imagenet_through_tfds_streams_and_resumes(tmp_path):
+    tfds = pytest.importorskip("tensorflow_datasets")
+    with tfds.testing.mock_data(num_examples=6):
+        source = pipelines.load_source("imagenet", "train", str(tmp_path), manual_dir=str(tmp_path / "manual"))
+        assert source.stream is not None and source.size == 6
+        make = lambda **kw: pipelines.make_dataset(source, "imagenet", training=True, batch_size=4, **kw)  # noqa: E731
+        uninterrupted = _take(make(), 3)
+        resumed = _take(make(start_step=2), 1)
+        evaluation = _take(pipelines.make_dataset(source, "imagenet", training=False, batch_size=4), 3)
+    assert uninterrupted[0][0].shape == (4, 224, 224, 3) and uninterrupted[0][1].max() < 1000
+    np.testing.assert_array_equal(uninterrupted[2][0], resumed[0][0])
+    assert [x.shape[0] for x, _ in evaluation] == [4, 2]
