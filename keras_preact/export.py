@@ -26,6 +26,7 @@ import os
 import shutil
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from keras_preact.preprocessing import DATASET_STATS, preprocess_input
@@ -136,3 +137,73 @@ def _write_request_example(model_dir, shape):
     body = {"signature_name": "serving_default", "instances": [{"images": zeros}]}
     with open(os.path.join(model_dir, "request_example.json"), "w") as f:
         json.dump(body, f)
+
+
+QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
+MIN_CALIBRATION_IMAGES = 100
+
+
+def convert_saved_model_to_tflite(saved_model_dir, quantization="float32", representative_images=None):
+    """Converts the `serving_default` signature of an exported SavedModel to TFLite.
+
+    Args:
+        saved_model_dir: a version directory written by `export_saved_model`.
+        quantization: "float32"; "float16" (weights stored as float16);
+            "dynamic" (int8 weights, float activations); "int8" (int8 weights and
+            activations, calibrated on `representative_images`; float input/output).
+        representative_images: for "int8", at least 100 preprocessed images
+            (N, H, W, C) float32, e.g. drawn from the training pipeline.
+
+    Returns:
+        The `.tflite` flatbuffer as bytes.
+
+    Raises:
+        ValueError: for an unknown quantization, or missing, too few or wrongly
+            shaped representative images.
+    """
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"Received: quantization={quantization!r}; expected one of {QUANTIZATIONS}.")
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=["serving_default"])
+    if quantization != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantization == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if quantization == "int8":
+        expected = tuple(tf.saved_model.load(saved_model_dir).signatures["serving_default"].inputs[0].shape[1:])
+        images = _check_representative(representative_images, expected)
+        converter.representative_dataset = lambda: ([images[i : i + 1]] for i in range(len(images)))
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    return converter.convert()
+
+
+def _check_representative(images, expected_shape):
+    if images is None:
+        raise ValueError("quantization='int8' needs representative_images: >= 100 preprocessed images.")
+    images = np.asarray(images, np.float32)
+    if images.ndim != 4 or tuple(images.shape[1:]) != expected_shape:
+        raise ValueError(f"Received: representative_images of shape {images.shape}; expected (N, *{expected_shape}).")
+    if len(images) < MIN_CALIBRATION_IMAGES:
+        raise ValueError(
+            f"Received: {len(images)} representative_images; expected at least {MIN_CALIBRATION_IMAGES} "
+            "(fewer calibrate int8 ranges badly)."
+        )
+    return images
+
+
+def export_tflite(model, path, quantization="float32", representative_images=None, dataset="imagenet"):
+    """Exports a Keras model to a `.tflite` file (through a temporary SavedModel);
+    returns the file size in bytes. See `convert_saved_model_to_tflite`."""
+    import tempfile
+
+    if os.path.isdir(path):
+        raise FileExistsError(f"Received: a TFLite path that is a directory: {path}; expected a file name.")
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"Received: quantization={quantization!r}; expected one of {QUANTIZATIONS}.")
+    with tempfile.TemporaryDirectory() as tmp:
+        saved = export_saved_model(model, tmp, "model", 1, dataset)
+        flatbuffer = convert_saved_model_to_tflite(saved, quantization, representative_images)
+    partial = f"{path}.tmp-{os.getpid()}"
+    with open(partial, "wb") as f:
+        f.write(flatbuffer)
+    os.replace(partial, path)
+    return len(flatbuffer)
