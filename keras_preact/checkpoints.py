@@ -20,6 +20,26 @@ PREFIX = "ckpt"
 _NAME = re.compile(r"^step-(\d{8,})$")
 
 
+def atomic_write(save, path):
+    """Writes a file through `save(tmp_path)`, then renames it to `path`, so a reader
+    never sees half a file. The temporary name prefixes the base name, so it keeps
+    every suffix a writer checks (".keras", ".weights.h5")."""
+    directory, name = os.path.split(path)
+    tmp = os.path.join(directory, f".tmp-{os.getpid()}-{name}")
+    save(tmp)
+    os.replace(tmp, path)
+
+
+def atomic_write_text(text, path):
+    """`atomic_write` of a text file."""
+
+    def save(tmp):
+        with open(tmp, "w") as f:
+            f.write(text)
+
+    atomic_write(save, path)
+
+
 class CorruptCheckpointError(RuntimeError):
     """Every checkpoint in a directory failed verification."""
 

@@ -29,6 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_preact.checkpoints import atomic_write, atomic_write_text
 from keras_preact.preprocessing import DATASET_STATS, preprocess_input
 
 SIGNATURES = ("serving_default", "serving_raw", "serving_bytes")
@@ -135,8 +136,7 @@ def _write_request_example(model_dir, shape):
     """A TF Serving REST body for `serving_default` (one zero image) beside the versions."""
     zeros = [[[0.0] * shape[2]] * shape[1]] * shape[0]
     body = {"signature_name": "serving_default", "instances": [{"images": zeros}]}
-    with open(os.path.join(model_dir, "request_example.json"), "w") as f:
-        json.dump(body, f)
+    atomic_write_text(json.dumps(body), os.path.join(model_dir, "request_example.json"))
 
 
 QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
@@ -202,8 +202,10 @@ def export_tflite(model, path, quantization="float32", representative_images=Non
     with tempfile.TemporaryDirectory() as tmp:
         saved = export_saved_model(model, tmp, "model", 1, dataset)
         flatbuffer = convert_saved_model_to_tflite(saved, quantization, representative_images)
-    partial = f"{path}.tmp-{os.getpid()}"
-    with open(partial, "wb") as f:
-        f.write(flatbuffer)
-    os.replace(partial, path)
+
+    def save(tmp):
+        with open(tmp, "wb") as f:
+            f.write(flatbuffer)
+
+    atomic_write(save, path)
     return len(flatbuffer)

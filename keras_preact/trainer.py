@@ -36,7 +36,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_preact import pipelines, registry
-from keras_preact.checkpoints import AtomicCheckpointManager
+from keras_preact.checkpoints import AtomicCheckpointManager, atomic_write, atomic_write_text
 from keras_preact.remat import rematerialize
 from keras_preact.resnet import build_resnet
 from keras_preact.schedules import StepSchedule
@@ -129,16 +129,6 @@ class _Preemption:
             signal.signal(signal.SIGTERM, self._previous)
 
 
-def _atomic_save(save, path):
-    """Writes through `save(tmp_path)` and renames, so a reader never sees half a file."""
-    root, ext = os.path.splitext(path)
-    if path.endswith(".weights.h5"):
-        root, ext = path[: -len(".weights.h5")], ".weights.h5"
-    tmp = f"{root}.tmp-{os.getpid()}{ext}"
-    save(tmp)
-    os.replace(tmp, path)
-
-
 class Trainer:
     """Trains `config` in `workdir` under `strategy` (a name or a strategy).
 
@@ -188,7 +178,7 @@ class Trainer:
                     "same recipe and --set values, or use a new workdir."
                 )
         if self.chief:
-            _atomic_save(lambda p: open(p, "w").write(json.dumps(current, indent=2)), path)
+            atomic_write_text(json.dumps(current, indent=2), path)
 
     def _build(self):
         config, schedule = self.config, self.schedule
@@ -305,7 +295,7 @@ class Trainer:
                 writer.writerows(rows)
 
         if self.chief:
-            _atomic_save(save, path)
+            atomic_write(save, path)
 
     def train(self):
         """Runs (or resumes) the training; returns the results dict."""
@@ -408,12 +398,9 @@ class Trainer:
             for layer in self.model.layers:
                 if isinstance(layer, keras.layers.BatchNormalization):
                     layer.synchronized = False
-        _atomic_save(self.model.save, os.path.join(self.workdir, "model.keras"))
-        _atomic_save(self.model.save_weights, os.path.join(self.workdir, "model.weights.h5"))
-        _atomic_save(
-            lambda p: open(p, "w").write(json.dumps(results, indent=2, default=str)),
-            os.path.join(self.workdir, "results.json"),
-        )
+        atomic_write(self.model.save, os.path.join(self.workdir, "model.keras"))
+        atomic_write(self.model.save_weights, os.path.join(self.workdir, "model.weights.h5"))
+        atomic_write_text(json.dumps(results, indent=2, default=str), os.path.join(self.workdir, "results.json"))
 
 
 def versions():
