@@ -18,22 +18,19 @@ import keras
 import tensorflow as tf
 
 import keras_preact
-from keras_preact import pipelines
+from keras_preact import pipelines, trainer
 
 WEIGHT_DECAY = 1e-4
 
 
 def make_step(model, optimizer, strategy, batch):
-    kernels = [v for v in model.trainable_variables if v.path.endswith("kernel")]
+    kernels = trainer.weight_kernels(model)
     variables = model.trainable_variables
 
     def replica_step(images, labels):
         with tf.GradientTape() as tape:
             logits = model(images, training=True)
-            per_example = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
-            loss = tf.nn.compute_average_loss(per_example, global_batch_size=batch)
-            decay = 0.5 * WEIGHT_DECAY * tf.add_n([tf.reduce_sum(tf.square(k)) for k in kernels])
-            total = loss + tf.nn.scale_regularization_loss(decay)
+            loss, total = trainer.replica_loss(logits, labels, kernels, WEIGHT_DECAY, batch)
         optimizer.apply(tape.gradient(total, variables), variables)
         return loss
 

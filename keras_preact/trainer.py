@@ -103,8 +103,22 @@ def build_model(config, info):
     )
 
 
-def _kernels(model):
+def weight_kernels(model):
+    """The conv and dense kernels: the variables weight decay applies to."""
     return [v for v in model.trainable_variables if v.path.endswith("kernel")]
+
+
+def replica_loss(logits, labels, kernels, weight_decay, global_batch_size):
+    """One replica's loss: cross-entropy averaged over the *global* batch, plus the
+    weight decay 0.5 * wd * sum(w^2) over the kernels divided by the replica count.
+
+    Returns:
+        (cross-entropy, cross-entropy + weight decay).
+    """
+    per_example = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+    loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch_size)
+    decay = 0.5 * weight_decay * tf.add_n([tf.reduce_sum(tf.square(k)) for k in kernels])
+    return loss, loss + tf.nn.scale_regularization_loss(decay)
 
 
 class _Preemption:
@@ -209,16 +223,13 @@ class Trainer:
 
     def _train_step_fn(self, iterator, stop_signal):
         config, strategy = self.config, self.strategy
-        kernels = _kernels(self.model)
+        kernels = weight_kernels(self.model)
         variables = self.model.trainable_variables
 
         def replica_step(images, labels, stop_signal):
             with tf.GradientTape() as tape:
                 logits = tf.cast(self.train_model(images, training=True), tf.float32)
-                per_example = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
-                loss = tf.nn.compute_average_loss(per_example, global_batch_size=config.batch_size)
-                decay = 0.5 * config.weight_decay * tf.add_n([tf.reduce_sum(tf.square(k)) for k in kernels])
-                total = loss + tf.nn.scale_regularization_loss(decay)
+                loss, total = replica_loss(logits, labels, kernels, config.weight_decay, config.batch_size)
                 if config.mixed_precision == "mixed_float16":
                     total = self.optimizer.scale_loss(total)
             gradients = tape.gradient(total, variables)
