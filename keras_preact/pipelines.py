@@ -325,10 +325,3 @@ def _stream_records(source, seed, start, training):
     records = tf.data.Dataset.range(first_epoch, np.iinfo(np.int64).max).flat_map(epoch).skip(offset)
     return records.enumerate(start).map(lambda c, r: (c, r[0], r[1]))
 
-
-def global_batches(dataset, batch_size, **kwargs):
-    """A dataset of global batches for one replica (no strategy): `load_source` +
-    `make_dataset`, for scripts and benchmarks."""
-    source_kwargs = {k: kwargs.pop(k) for k in ("split", "data_dir", "subset", "manual_dir") if k in kwargs}
-    source = load_source(dataset, seed=kwargs.get("seed", 0), **source_kwargs)
-    return make_dataset(source, dataset, batch_size=batch_size, **kwargs)
