@@ -324,4 +324,3 @@ def _stream_records(source, seed, start, training):
 
     records = tf.data.Dataset.range(first_epoch, np.iinfo(np.int64).max).flat_map(epoch).skip(offset)
     return records.enumerate(start).map(lambda c, r: (c, r[0], r[1]))
-

@@ -4,6 +4,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
 
+
+def _fashion_mnist_installed():
+    from keras_preact.datasets import FASHION_MNIST_DIR, FASHION_MNIST_FILES
+
+    files = [f for split in FASHION_MNIST_FILES.values() for f in split]
+    return all(os.path.isfile(os.path.join(FASHION_MNIST_DIR, f)) for f in files)
+
+
+# Tests that read the real Fashion-MNIST files (`.ci/run` installs them).
+needs_fashion_mnist = pytest.mark.skipif(
+    not _fashion_mnist_installed(),
+    reason="dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)",
+)
+
 # Smallest inputs each family accepts quickly; structure does not depend on size.
 SMALL_SHAPE = {"imagenet": (32, 32, 3), "cifar": (8, 8, 3)}
 

@@ -1,19 +1,13 @@
 """Fashion-MNIST IDX files: the real ones when installed, and broken ones made here."""
 
 import gzip
-import pathlib
 
 import numpy as np
 import pytest
 
-from keras_preact import datasets
 from keras_preact.datasets import load_fashion_mnist, read_idx
 
-REAL = pathlib.Path(datasets.FASHION_MNIST_DIR)
-needs_real = pytest.mark.skipif(
-    not (REAL / "t10k-images-idx3-ubyte.gz").exists(),
-    reason="dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)",
-)
+from conftest import needs_fashion_mnist
 
 
 def write_idx(path, array, magic_type=0x08):
@@ -22,7 +16,7 @@ def write_idx(path, array, magic_type=0x08):
         f.write(header + array.astype("uint8").tobytes())
 
 
-@needs_real
+@needs_fashion_mnist
 def test_real_test_split():
     images, labels = load_fashion_mnist("test")
     assert images.shape == (10000, 28, 28, 1) and images.dtype == np.uint8
@@ -67,7 +61,7 @@ def test_out_of_range_label(tmp_path):
         load_fashion_mnist("test", str(tmp_path))
 
 
-@needs_real
+@needs_fashion_mnist
 def test_demo_trains_evaluates_and_saves(tmp_path):
     """The README's demo on a 4,096-image subset: it learns, and what it saves reloads."""
     import json

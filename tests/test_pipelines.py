@@ -9,7 +9,7 @@ import tensorflow as tf
 from keras_preact import datasets, pipelines
 from keras_preact.preprocessing import preprocess_input
 
-FASHION_MNIST_PRESENT = os.path.isfile(os.path.join(datasets.FASHION_MNIST_DIR, "t10k-labels-idx1-ubyte.gz"))
+from conftest import needs_fashion_mnist
 
 
 def write_cifar(root, name, records_per_file=20, seed=0):
@@ -131,7 +131,7 @@ def test_pipelines_of_two_workers_split_the_global_batch(cifar_source):
         )
 
 
-@pytest.mark.skipif(not FASHION_MNIST_PRESENT, reason="dataset-fashion-mnist is not installed")
+@needs_fashion_mnist
 def test_fashion_mnist_pipeline_on_the_real_files():
     source = pipelines.load_source("fashion_mnist", "test", subset=256)
     ((x, y),) = _take(pipelines.make_dataset(source, "fashion_mnist", training=True, batch_size=256), 1)

@@ -10,8 +10,8 @@ import keras_preact
 from keras_preact import datasets
 from keras_preact.export import export_tflite
 
-REAL = os.path.isfile(os.path.join(datasets.FASHION_MNIST_DIR, "t10k-labels-idx1-ubyte.gz"))
-needs_real = pytest.mark.skipif(not REAL, reason="dataset-fashion-mnist is not installed")
+from conftest import needs_fashion_mnist
+
 TEST_IMAGES = 1000
 # Largest max-abs logit difference from Keras the issue allows.
 LOGIT_TOLERANCE = {"float32": 1e-4, "float16": 1e-2}
@@ -45,7 +45,7 @@ def _run_tflite(path, images):
     return np.concatenate([runner(images=images[i : i + 250])["logits"] for i in range(0, len(images), 250)])
 
 
-@needs_real
+@needs_fashion_mnist
 @pytest.mark.parametrize("quantization", TESTED)
 def test_tflite_matches_keras(trained, tmp_path, quantization):
     model, images, labels, calibration = trained

@@ -21,10 +21,11 @@ import keras_preact
 from keras_preact import recipes, trainer
 from keras_preact.remat import rematerialize
 
+from conftest import needs_fashion_mnist
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKER = os.path.join(ROOT, "tests", "train_worker.py")
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}
-FASHION_MNIST_PRESENT = os.path.isfile("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz")
 # A small synthetic run for the fault tests: 40 steps, a checkpoint every 5.
 FAULT_RUN = [
     "--recipe", "smoke", "--quiet",
@@ -182,7 +183,7 @@ def test_sigterm_saves_and_exits_cleanly(tmp_path):
     assert not (workdir / "results.json").exists()
 
 
-@pytest.mark.skipif(not FASHION_MNIST_PRESENT, reason="dataset-fashion-mnist is not installed")
+@needs_fashion_mnist
 def test_cli_runs_the_smoke_recipe_end_to_end(tmp_path):
     done = _cli(["--recipe", "smoke", "--workdir", str(tmp_path), "--quiet"])
     assert done.returncode == 0, done.stderr[-3000:]
