@@ -18,6 +18,8 @@ import os
 
 import numpy as np
 
+from keras_preact.checks import check_choice
+
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 FASHION_MNIST_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
@@ -66,8 +68,7 @@ def load_fashion_mnist(split="train", data_dir=None):
         ValueError: for an unknown split, corrupt files or out-of-range labels.
         FileNotFoundError: if the files are missing; the message says how to get them.
     """
-    if split not in FASHION_MNIST_FILES:
-        raise ValueError(f"Received: split={split!r}; expected one of {tuple(FASHION_MNIST_FILES)}.")
+    check_choice("split", split, FASHION_MNIST_FILES)
     data_dir = data_dir or FASHION_MNIST_DIR
     paths = [os.path.join(data_dir, f) for f in FASHION_MNIST_FILES[split]]
     missing = [p for p in paths if not os.path.isfile(p)]
@@ -103,11 +104,6 @@ CIFAR_URLS = {
 CIFAR_IMAGE_BYTES = 32 * 32 * 3
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 SPLITS = ("train", "test")
-
-
-def _check_split(split):
-    if split not in SPLITS:
-        raise ValueError(f"Received: split={split!r}; expected one of {SPLITS}.")
 
 
 def read_cifar_binary(path, label_bytes=1, label_index=0, classes=10):
@@ -156,9 +152,8 @@ def load_cifar(name="cifar10", split="train", data_dir=None, tfds_data_dir=None)
             looked at and where to get the data) or tfds cannot obtain them.
         ValueError: for an unknown name or split, or corrupt files.
     """
-    if name not in CIFAR_BINARY:
-        raise ValueError(f"Received: name={name!r}; expected one of {tuple(CIFAR_BINARY)}.")
-    _check_split(split)
+    check_choice("name", name, CIFAR_BINARY)
+    check_choice("split", split, SPLITS)
     if data_dir is None:
         return _load_tfds_arrays(name, split, tfds_data_dir)
     folder, files, label_bytes, label_index, classes = CIFAR_BINARY[name]

@@ -30,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_preact.checkpoints import atomic_write, atomic_write_text
+from keras_preact.checks import check_choice
 from keras_preact.preprocessing import DATASET_STATS, preprocess_input
 
 SIGNATURES = ("serving_default", "serving_raw", "serving_bytes")
@@ -77,8 +78,7 @@ def export_saved_model(model, base_dir, model_name=None, version=None, dataset="
             `overwrite`, or a model whose input is not an image batch.
         FileExistsError: if `base_dir` (or the model directory) is a file.
     """
-    if dataset not in DATASET_STATS:
-        raise ValueError(f"Received: dataset={dataset!r}; expected one of {tuple(DATASET_STATS)}.")
+    check_choice("dataset", dataset, DATASET_STATS)
     shape = tuple(model.input_shape[1:])
     if len(shape) != 3 or None in shape:
         raise ValueError(f"Received: a model with input shape {model.input_shape}; expected (batch, H, W, C).")
@@ -161,8 +161,7 @@ def convert_saved_model_to_tflite(saved_model_dir, quantization="float32", repre
         ValueError: for an unknown quantization, or missing, too few or wrongly
             shaped representative images.
     """
-    if quantization not in QUANTIZATIONS:
-        raise ValueError(f"Received: quantization={quantization!r}; expected one of {QUANTIZATIONS}.")
+    check_choice("quantization", quantization, QUANTIZATIONS)
     converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=["serving_default"])
     if quantization != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -197,8 +196,7 @@ def export_tflite(model, path, quantization="float32", representative_images=Non
 
     if os.path.isdir(path):
         raise FileExistsError(f"Received: a TFLite path that is a directory: {path}; expected a file name.")
-    if quantization not in QUANTIZATIONS:
-        raise ValueError(f"Received: quantization={quantization!r}; expected one of {QUANTIZATIONS}.")
+    check_choice("quantization", quantization, QUANTIZATIONS)
     with tempfile.TemporaryDirectory() as tmp:
         saved = export_saved_model(model, tmp, "model", 1, dataset)
         flatbuffer = convert_saved_model_to_tflite(saved, quantization, representative_images)

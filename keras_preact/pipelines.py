@@ -30,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_preact import datasets
+from keras_preact.checks import check_choice
 from keras_preact.preprocessing import preprocess_input
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -83,8 +84,7 @@ class Source:
 
 
 def get_dataset_info(name):
-    if name not in DATASETS:
-        raise ValueError(f"Received: dataset={name!r}; expected one of {tuple(DATASETS)}.")
+    check_choice("dataset", name, DATASETS)
     return DATASETS[name]
 
 
@@ -202,8 +202,7 @@ def imagenet_train_transform(image, seed, stats, augment="scale", size=IMAGENET_
 def imagenet_eval_transform(image, stats, crop=IMAGENET_CROP):
     """Resize the shorter side (256 for 224 crops, 320 for the paper's 320 crop) and
     take the centre crop."""
-    if crop not in IMAGENET_EVAL_RESIZE:
-        raise ValueError(f"Received: eval_crop={crop!r}; expected one of {tuple(IMAGENET_EVAL_RESIZE)}.")
+    check_choice("eval_crop", crop, IMAGENET_EVAL_RESIZE)
     image = _center_crop(_resize_shorter_side(image, IMAGENET_EVAL_RESIZE[crop]), crop)
     return preprocess_input(image, stats)
 
@@ -255,8 +254,7 @@ def make_dataset(
         ValueError: for unknown options, or a batch size the replicas cannot split.
     """
     info = get_dataset_info(dataset)
-    if imagenet_augment not in IMAGENET_AUGMENTS:
-        raise ValueError(f"Received: imagenet_augment={imagenet_augment!r}; expected one of {IMAGENET_AUGMENTS}.")
+    check_choice("imagenet_augment", imagenet_augment, IMAGENET_AUGMENTS)
     context = input_context or tf.distribute.InputContext()
     if batch_size % context.num_replicas_in_sync:
         raise ValueError(

@@ -10,6 +10,8 @@ here sees at serving time exactly what it saw in training.
 import numpy as np
 from keras import backend, ops
 
+from keras_preact.checks import check_choice
+
 # dataset: (per-channel mean, per-channel std), on the 0-255 scale.
 DATASET_STATS = {
     "imagenet": ((123.675, 116.28, 103.53), (58.395, 57.12, 57.375)),
@@ -37,8 +39,7 @@ def preprocess_input(x, dataset="imagenet", data_format=None):
         ValueError: for an unknown dataset or data format, or when the channel
             count of `x` differs from the dataset's.
     """
-    if dataset not in DATASET_STATS:
-        raise ValueError(f"Received: dataset={dataset!r}; expected one of {tuple(DATASET_STATS)}.")
+    check_choice("dataset", dataset, DATASET_STATS)
     data_format = data_format or backend.image_data_format()
     if data_format not in ("channels_last", "channels_first"):
         raise ValueError(f"Received: data_format={data_format!r}; expected 'channels_last' or 'channels_first'.")

@@ -16,6 +16,7 @@ import dataclasses
 import json
 
 from keras_preact import pipelines, registry
+from keras_preact.checks import check_choice
 
 IMAGENET_TRAIN_IMAGES = 1_281_167
 _IMAGENET_EPOCH = IMAGENET_TRAIN_IMAGES // 256
@@ -68,8 +69,7 @@ class TrainConfig:
             "eval_crop": tuple(pipelines.IMAGENET_EVAL_RESIZE),
         }
         for field, allowed in choices.items():
-            if getattr(self, field) not in allowed:
-                raise ValueError(f"Received: {field}={getattr(self, field)!r}; expected one of {allowed}.")
+            check_choice(field, getattr(self, field), allowed)
         for field in ("batch_size", "eval_batch_size", "reference_batch_size", "total_steps", "eval_every"):
             if not isinstance(getattr(self, field), int) or getattr(self, field) < 1:
                 raise ValueError(f"Received: {field}={getattr(self, field)!r}; expected a positive integer.")

@@ -40,6 +40,7 @@ from keras import layers
 
 from keras_preact import specs, units
 from keras_preact import weights as weights_lib
+from keras_preact.checks import check_choice
 from keras_preact.layers import LayerFactory
 
 POOLINGS = (None, "avg", "max")
@@ -64,18 +65,13 @@ def model_name(depth, version=2):
     return f"{'PreAct' if version == 2 else ''}ResNet{depth}"
 
 
-def _choice(argument, value, allowed):
-    if value not in allowed:
-        raise ValueError(f"Received: {argument}={value!r}; expected one of {tuple(allowed)}.")
-
-
 def _resolve_unit_options(spec, version, activation_order, shortcut, shortcut_options, downsample_shortcut, stride_on):
     """Validates the unit variants; returns the keyword arguments of the unit function."""
     if version not in (1, 2):
         raise ValueError(f"Received: version={version!r}; expected 1 (post-activation) or 2 (pre-activation).")
     if activation_order is None:
         activation_order = units.DEFAULT_ORDER[version]
-    _choice("activation_order", activation_order, units.ACTIVATION_ORDERS)
+    check_choice("activation_order", activation_order, units.ACTIVATION_ORDERS)
     order_version = units.ACTIVATION_ORDERS[activation_order].version
     if order_version != version:
         allowed = [k for k, o in units.ACTIVATION_ORDERS.items() if o.version == version]
@@ -85,8 +81,8 @@ def _resolve_unit_options(spec, version, activation_order, shortcut, shortcut_op
             f"orders: {allowed}."
         )
     options = units.resolve_shortcut_options(shortcut, shortcut_options)
-    _choice("downsample_shortcut", downsample_shortcut, units.DOWNSAMPLE_SHORTCUTS)
-    _choice("stride_on", stride_on, units.STRIDE_POSITIONS)
+    check_choice("downsample_shortcut", downsample_shortcut, units.DOWNSAMPLE_SHORTCUTS)
+    check_choice("stride_on", stride_on, units.STRIDE_POSITIONS)
     resolved = {
         "activation_order": activation_order,
         "shortcut": shortcut,
@@ -169,7 +165,7 @@ def _resolve_input_shape(input_shape, input_tensor, spec, info, data_format):
 
 def _resolve_head(include_top, pooling, classes, classifier_activation, spec, info):
     """Validates the head arguments; returns the number of classes."""
-    _choice("pooling", pooling, POOLINGS)
+    check_choice("pooling", pooling, POOLINGS)
     if include_top and pooling == "max":
         raise ValueError(
             "Received: pooling='max' with include_top=True; the classifier uses global "

@@ -12,6 +12,8 @@ This module holds plain data and depth arithmetic only; nothing here builds laye
 
 import dataclasses
 
+from keras_preact.checks import check_choice
+
 FAMILIES = ("imagenet", "cifar")
 BLOCKS = ("basic", "bottleneck")
 
@@ -107,8 +109,7 @@ def get_spec(depth, family="imagenet", block=None):
         ValueError: for an unknown family or block, or a depth the family does
             not define; the message lists the valid depths.
     """
-    if family not in FAMILIES:
-        raise ValueError(f"Received: family={family!r}; expected one of {FAMILIES}.")
+    check_choice("family", family, FAMILIES)
     if block is not None and block not in BLOCKS:
         raise ValueError(f"Received: block={block!r}; expected None or one of {BLOCKS}.")
     if not isinstance(depth, int) or isinstance(depth, bool):

@@ -37,6 +37,7 @@ import tensorflow as tf
 
 from keras_preact import pipelines, registry
 from keras_preact.checkpoints import AtomicCheckpointManager, atomic_write, atomic_write_text
+from keras_preact.checks import check_choice
 from keras_preact.remat import rematerialize
 from keras_preact.resnet import build_resnet
 from keras_preact.schedules import StepSchedule
@@ -63,8 +64,7 @@ def make_strategy(name="auto"):
     GPUs when there are several, else one device. "mirrored": all GPUs, or all
     logical CPU devices (see `split_cpu`) without GPUs. "multi_worker": from TF_CONFIG.
     """
-    if name not in STRATEGIES:
-        raise ValueError(f"Received: strategy={name!r}; expected one of {STRATEGIES}.")
+    check_choice("strategy", name, STRATEGIES)
     tf_config = json.loads(os.environ.get("TF_CONFIG", "{}"))
     tasks = sum(len(v) for v in tf_config.get("cluster", {}).values())
     if name == "auto":

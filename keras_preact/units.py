@@ -33,6 +33,7 @@ import dataclasses
 
 from keras import initializers, layers
 
+from keras_preact.checks import check_choice
 from keras_preact.layers import CONV_INITIALIZER, GatedAdd, LayerFactory, ZeroPadShortcut
 from keras_preact.specs import BOTTLENECK_EXPANSION
 
@@ -89,8 +90,7 @@ def resolve_shortcut_options(shortcut, shortcut_options=None):
     Raises:
         ValueError: for an unknown kind, or an option the kind does not take.
     """
-    if shortcut not in SHORTCUTS:
-        raise ValueError(f"Received: shortcut={shortcut!r}; expected one of {tuple(SHORTCUTS)}.")
+    check_choice("shortcut", shortcut, SHORTCUTS)
     options = dict(shortcut_options or {})
     unknown = sorted(set(options) - set(SHORTCUTS[shortcut]))
     if unknown:
