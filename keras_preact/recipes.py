@@ -99,17 +99,13 @@ class TrainConfig:
         return data
 
 
-def _cifar(model, dataset):
-    return TrainConfig(model=model, dataset=dataset)
-
-
 def _table3_recipes():
     """[2] Table 3: CIFAR-10/100 x ResNet-110/164/1001 x v1/v2."""
     recipes = {}
     for dataset in ("cifar10", "cifar100"):
         for depth in (110, 164, 1001):
             for prefix, version in (("ResNet", "v1"), ("PreActResNet", "v2")):
-                recipes[f"{dataset}_resnet{depth}_{version}"] = _cifar(f"{prefix}{depth}", dataset)
+                recipes[f"{dataset}_resnet{depth}_{version}"] = TrainConfig(model=f"{prefix}{depth}", dataset=dataset)
     return recipes
 
 
