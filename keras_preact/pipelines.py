@@ -141,11 +141,11 @@ def decode_image_file(path, channels=3):
     """Reads and decodes a JPEG/PNG file; a file that is not a complete JPEG/PNG
     fails with an error that names it (never silently skipped)."""
     data = tf.io.read_file(path)
+    # a complete file has its trailer in its last bytes (some writers pad after it)
+    tail = tf.strings.substr(data, tf.maximum(tf.strings.length(data) - 64, 0), 64)
     complete = tf.constant(False)
     for magic, trailer in _MAGIC.items():
         starts = tf.strings.substr(data, 0, len(magic)) == magic
-        # a complete file has its trailer in its last bytes (some writers pad after it)
-        tail = tf.strings.substr(data, tf.maximum(tf.strings.length(data) - 64, 0), 64)
         ends = tf.size(tf.strings.split(tail, sep=trailer)) > 1
         complete = complete | (starts & ends)
     check = tf.debugging.Assert(complete, ["Undecodable image (not a complete JPEG/PNG file):", path])
