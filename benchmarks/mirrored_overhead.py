@@ -1,11 +1,14 @@
-"""MirroredStrategy overhead: the trainer's step under a 1-device MirroredStrategy
-against the same step with no strategy, interleaved in one process.
+"""Strategy overhead: the trainer's step under a 1-device MirroredStrategy and under
+OneDeviceStrategy("/cpu:0") against the same step with no strategy, interleaved in one
+process.
 
 Both take batches from the same `keras_preact.pipelines` training pipeline (the
 strategy's through `distribute_datasets_from_function`) and run the trainer's loss
 (cross-entropy over the global batch + L2 weight decay) and SGD-momentum update.
 Rounds alternate between the two so that machine noise hits both alike; the
-medians of the per-step times are compared. Goal: overhead <= 5%.
+medians of the per-step times are compared. Goal: Mirrored overhead <= 5%. The
+OneDeviceStrategy row is why `trainer.make_strategy` uses the default strategy on a
+CPU-only machine.
 
     python benchmarks/mirrored_overhead.py [--model PreActResNet20] [--batch 128] [--rounds 6]
 """
@@ -68,6 +71,7 @@ def main():
     runs = {
         "no_strategy": build(args.model, None, args.batch, source),
         "mirrored_1_device": build(args.model, tf.distribute.MirroredStrategy(["/cpu:0"]), args.batch, source),
+        "one_device_cpu": build(args.model, tf.distribute.OneDeviceStrategy("/cpu:0"), args.batch, source),
     }
     times = {name: [] for name in runs}
     for step, iterator in runs.values():
@@ -83,6 +87,8 @@ def main():
         print(f"{name:18s} median step {median * 1000:8.1f} ms  {args.batch / median:8.1f} images/s")
     overhead = medians["mirrored_1_device"] / medians["no_strategy"] - 1
     print(f"MirroredStrategy overhead: {overhead * 100:+.1f}% (goal <= 5%)")
+    ratio = medians["one_device_cpu"] / medians["no_strategy"]
+    print(f"OneDeviceStrategy('/cpu:0') step time: {ratio:.2f}x that of no strategy")
 
 
 if __name__ == "__main__":
