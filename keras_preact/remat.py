@@ -12,12 +12,11 @@ is traced with their momentum set to 1 (the moving average keeps its value).
 """
 
 import contextlib
-import re
 
 import keras
 import tensorflow as tf
 
-_UNIT = re.compile(r"^(stage\d+_unit\d+)_")
+from keras_preact.graph import unit_boundaries
 
 
 @contextlib.contextmanager
@@ -68,33 +67,13 @@ class RematUnit(keras.layers.Layer):
         return self.unit.compute_output_shape(input_shape)
 
 
-def unit_names(model):
-    """The unit prefixes ("stage1_unit1", ...) of a keras_preact model, in order."""
-    names = []
-    for layer in model.layers:
-        match = _UNIT.match(layer.name)
-        if match and match.group(1) not in names:
-            names.append(match.group(1))
-    return names
-
-
 def rematerialize(model):
     """A model with the layers of `model`, each residual unit wrapped in `RematUnit`.
 
     Raises:
         ValueError: if `model` has no `stageS_unitU_*` layers (not a keras_preact model).
     """
-    names = unit_names(model)
-    if not names:
-        raise ValueError(
-            f"Received: model {model.name!r} with no stageS_unitU_* layers; expected a keras_preact model."
-        )
-    ops = list(model.operations)
-    first = next(i for i, op in enumerate(ops) if op.name.startswith(names[0] + "_"))
-    boundaries = [ops[first - 1].output]
-    for name in names:
-        last = [op for op in ops if op.name.startswith(name + "_")][-1]
-        boundaries.append(last.output)
+    names, boundaries = unit_boundaries(model)
     inputs = keras.Input(model.input_shape[1:], name="input")
     x = keras.Model(model.inputs, boundaries[0], name="stem")(inputs)
     for name, start, end in zip(names, boundaries, boundaries[1:]):
