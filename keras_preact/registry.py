@@ -44,14 +44,16 @@ def list_models(pattern="*", family=None, version=None):
 
 
 def get_model(model, **kwargs):
-    """Builds a registered model by name; `kwargs` as for the named builders.
+    """Builds a model by name: a registered one, or "PreActResNet<depth>" /
+    "ResNet<depth>" for any valid CIFAR depth; `kwargs` as for the named builders.
 
     Raises:
         ValueError: for an unknown name; the message lists the registered ones.
     """
-    if model not in MODELS:
-        raise ValueError(f"Received: model={model!r}; registered models: {list(MODELS)}.")
-    return BUILDERS[model](**kwargs)
+    arguments = model_arguments(model)
+    if model in MODELS:
+        return BUILDERS[model](**kwargs)
+    return build_resnet(arguments.pop("depth"), **arguments, **kwargs)
 
 
 def model_arguments(model):

@@ -39,8 +39,10 @@ def test_imagenet_minimum_input_size():
 
 
 def test_get_model_unknown_name_lists_the_registry():
-    with pytest.raises(ValueError, match=r"model='PreActResNet21'; registered models: \['PreActResNet18'"):
+    with pytest.raises(ValueError, match=r"model='PreActResNet21'; expected a registered model \['PreActResNet18'"):
         keras_preact.get_model("PreActResNet21")
+    # any CIFAR depth by name, beyond the registered ones
+    assert keras_preact.get_model("ResNet14", input_shape=(8, 8, 3)).count_params() > 0
 
 
 def test_generic_builder_takes_any_valid_cifar_depth():
