@@ -21,6 +21,7 @@ the version directories and renamed into place, so a server polling `base_dir` n
 sees half a version.
 """
 
+import argparse
 import json
 import os
 import shutil
@@ -29,8 +30,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_preact import pipelines
 from keras_preact.checkpoints import atomic_write, atomic_write_text
 from keras_preact.checks import check_choice
+from keras_preact.pipelines import DATASETS
 from keras_preact.preprocessing import DATASET_STATS, preprocess_input
 
 SIGNATURES = ("serving_default", "serving_raw", "serving_bytes")
@@ -207,3 +210,149 @@ def export_tflite(model, path, quantization="float32", representative_images=Non
 
     atomic_write(save, path)
     return len(flatbuffer)
+
+
+def keras_logits(model, images, batch_size=250):
+    """The logits (or features) of `model(x, training=False)`, as the exports compute them."""
+    outputs = _outputs(model)
+    key = "logits" if "logits" in outputs(images[:1]) else "features"
+    return np.concatenate(
+        [np.asarray(outputs(images[i : i + batch_size])[key]) for i in range(0, len(images), batch_size)]
+    )
+
+
+def run_tflite(path, images, num_threads=2, batch_size=250):
+    """Runs the `serving_default` signature of a `.tflite` file with the LiteRT
+    interpreter; returns its logits (or features)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    runner = Interpreter(model_path=str(path), num_threads=num_threads).get_signature_runner("serving_default")
+    key = "logits" if "logits" in runner.get_output_details() else "features"
+    images = np.asarray(images, np.float32)
+    return np.concatenate([runner(images=images[i : i + batch_size])[key] for i in range(0, len(images), batch_size)])
+
+
+def parity(expected, got):
+    """Max abs difference and top-1 agreement of two logit arrays."""
+    return {
+        "max_abs_diff": float(np.max(np.abs(expected - got))),
+        "top1_agreement": float(np.mean(expected.argmax(-1) == got.argmax(-1))),
+    }
+
+
+# -- command line ------------------------------------------------------------------------
+
+
+def _load_model(args):
+    """The model, its `preprocess_input` dataset and its data source name, from the CLI's source flags."""
+    import keras_preact
+
+    if args.workdir:
+        with open(os.path.join(args.workdir, "config.json")) as f:
+            config = json.load(f)
+        path = os.path.join(args.workdir, "model.keras")
+        if not os.path.exists(path):
+            raise ValueError(f"Received: --workdir {args.workdir} without model.keras; is the training finished?")
+        return keras.saving.load_model(path), DATASETS[config["dataset"]].stats, config["dataset"]
+    if args.keras_file:
+        return keras.saving.load_model(args.keras_file), args.dataset or "imagenet", args.data
+    kwargs = {}
+    if args.input_shape:
+        kwargs["input_shape"] = tuple(int(v) for v in args.input_shape.split(","))
+    if args.classes:
+        kwargs["classes"] = args.classes
+    model = keras_preact.get_model(args.model, weights=args.weights, **kwargs)
+    info = keras_preact.get_weights_info(args.model, args.weights) if isinstance(args.weights, str) else None
+    dataset = args.dataset or (info.preprocessing if info else "imagenet")
+    return model, dataset, args.data or (info.name if info and info.name in DATASETS else None)
+
+
+def _images(data, split, count, shape, seed=0):
+    """`count` preprocessed images of `split` from the training pipeline's source `data`."""
+    source = pipelines.load_source(data, split, subset=count, seed=seed, synthetic_size=count)
+    stream = pipelines.make_dataset(source, data, training=False, batch_size=count)
+    images = next(iter(stream))[0].numpy()
+    if tuple(images.shape[1:]) != tuple(shape):
+        raise ValueError(f"Received: --data {data!r} with images {images.shape[1:]}; the model takes {shape}.")
+    return images
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="keras-preact-export",
+        description="Export a keras_preact model to a TF Serving SavedModel and/or TFLite files, and check parity.",
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="a registered model name, e.g. PreActResNet20 (with --weights)")
+    source.add_argument("--keras-file", help="a saved .keras model")
+    source.add_argument("--workdir", help="a training work directory (model.keras + config.json)")
+    parser.add_argument("--weights", help="with --model: a registered weights name or a .weights.h5 path")
+    parser.add_argument("--input-shape", help="with --model: H,W,C")
+    parser.add_argument("--classes", type=int, help="with --model: classifier outputs")
+    parser.add_argument("--dataset", help="the preprocess_input statistics (default: from the weights or workdir)")
+    parser.add_argument(
+        "--data", help="the pipeline source for calibration and parity images, e.g. fashion_mnist (default: inferred)"
+    )
+    parser.add_argument("--saved-model", metavar="BASE_DIR", help="write <BASE_DIR>/<name>/<version>/")
+    parser.add_argument("--name", help="the SavedModel's model name (default: the model's name)")
+    parser.add_argument("--version", type=int, help="the SavedModel version (default: next free)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing SavedModel version")
+    parser.add_argument("--tflite", metavar="PREFIX", help="write <PREFIX>_<quantization>.tflite")
+    parser.add_argument("--quantization", default="float32", help=f"comma-separated, of {', '.join(QUANTIZATIONS)}")
+    parser.add_argument("--calibration-images", type=int, default=200, help="int8 representative images")
+    parser.add_argument("--parity-images", type=int, default=1000, help="images to measure parity on")
+    args = parser.parse_args(argv)
+    if not (args.saved_model or args.tflite):
+        parser.error("nothing to do: pass --saved-model BASE_DIR and/or --tflite PREFIX")
+    try:
+        return _export(args)
+    except (ValueError, OSError) as e:
+        parser.error(str(e))
+
+
+def _export(args):
+    quantizations = args.quantization.split(",")
+    for quantization in quantizations:
+        check_choice("quantization", quantization, QUANTIZATIONS)
+    model, dataset, data = _load_model(args)
+    shape = tuple(model.input_shape[1:])
+    if data:
+        test_images = _images(data, DATASETS[data].eval_split, args.parity_images, shape)
+        calibration = _images(data, "train", args.calibration_images, shape, seed=1)
+    else:
+        print("No --data: parity on random images, and no int8 calibration data.")
+        test_images = np.random.default_rng(0).normal(size=(min(args.parity_images, 64), *shape)).astype("float32")
+        calibration = None
+    expected = keras_logits(model, test_images)
+    report = {}
+    if args.saved_model:
+        path = export_saved_model(model, args.saved_model, args.name, args.version, dataset, args.overwrite)
+        serving = tf.saved_model.load(path).signatures["serving_default"]
+        key = "logits" if "logits" in serving.structured_outputs else "features"
+        got = np.concatenate(
+            [
+                serving(images=tf.constant(test_images[i : i + 250]))[key].numpy()
+                for i in range(0, len(test_images), 250)
+            ]
+        )
+        report[path] = {"bytes": _tree_size(path), **parity(expected, got)}
+    if args.tflite:
+        for quantization in quantizations:
+            path = f"{args.tflite}_{quantization}.tflite"
+            size = export_tflite(model, path, quantization, calibration if quantization == "int8" else None, dataset)
+            report[path] = {"bytes": size, **parity(expected, run_tflite(path, test_images))}
+    print(f"Parity against Keras model(x, training=False) on {len(test_images)} {data or 'random'} images:")
+    for path, row in report.items():
+        print(
+            f"  {path}: {row['bytes'] / 1e6:.2f} MB, max |logit diff| {row['max_abs_diff']:.3g}, "
+            f"top-1 agreement {row['top1_agreement'] * 100:.2f}%"
+        )
+    return report
+
+
+def _tree_size(path):
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
+
+
+if __name__ == "__main__":
+    main()
