@@ -9,11 +9,12 @@ from keras_preact.layers import GatedAdd, ZeroPadShortcut
 from keras_preact.preprocessing import preprocess_input
 from keras_preact.registry import BUILDERS, get_model, list_models
 from keras_preact.resnet import build_resnet
-from keras_preact.weights import get_weights_info, list_weights, register_weights
+from keras_preact.weights import get_weights_info, list_weights, register_shipped_weights, register_weights
 
 __version__ = "0.1.0"
 
 globals().update(BUILDERS)
+register_shipped_weights()
 
 __all__ = [
     "GatedAdd",
