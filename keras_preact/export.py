@@ -335,7 +335,7 @@ def _export(args):
                 for i in range(0, len(test_images), 250)
             ]
         )
-        report[path] = {"bytes": _tree_size(path), **parity(expected, got)}
+        report[path] = {"bytes": directory_size(path), **parity(expected, got)}
     if args.tflite:
         for quantization in quantizations:
             path = f"{args.tflite}_{quantization}.tflite"
@@ -350,7 +350,8 @@ def _export(args):
     return report
 
 
-def _tree_size(path):
+def directory_size(path):
+    """Bytes of all files under `path`."""
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 
 

@@ -1,0 +1,95 @@
+"""Size and latency of one model in every deployment format, side by side in one run.
+
+Keras (`model.predict` and a direct `model(x, training=False)` call), the TF Serving
+SavedModel's `serving_default`, and TFLite float32 / float16 / dynamic-range / int8
+run by the LiteRT interpreter with 2 threads. Each is timed on one image and on a
+batch; rounds alternate between formats so that machine noise hits all alike, and
+medians are reported. Goals (issue 4): int8 file <= 0.26x and int8 latency <= 0.75x
+of the float32 TFLite model.
+
+    python benchmarks/export_formats.py [--model PreActResNet20 --weights fashion_mnist] [--batch 64]
+"""
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+
+import numpy as np
+import tensorflow as tf
+
+import keras_preact
+from keras_preact import export
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="PreActResNet20")
+    parser.add_argument("--weights", default="fashion_mnist")
+    parser.add_argument("--input-shape", default="28,28,1")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=10, help="calls per round")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    shape = tuple(int(v) for v in args.input_shape.split(","))
+    weights = None if args.weights == "none" else args.weights
+    model = keras_preact.get_model(args.model, weights=weights, input_shape=shape, classes=10)
+    rng = np.random.default_rng(0)
+    calibration = rng.normal(size=(100, *shape)).astype("float32")
+    single, batch = calibration[:1], rng.normal(size=(args.batch, *shape)).astype("float32")
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    with tempfile.TemporaryDirectory() as tmp:
+        saved = export.export_saved_model(model, tmp, "m", 1, "fashion_mnist")
+        serving = tf.saved_model.load(saved).signatures["serving_default"]
+        sizes = {"keras (.weights.h5)": _weights_size(model, tmp), "saved_model": export.directory_size(saved)}
+        runners = {
+            "keras predict": lambda x: model.predict(x, verbose=0),
+            "keras call": lambda x: model(x, training=False),
+            "saved_model": lambda x: serving(images=tf.constant(x)),
+        }
+        for quantization in export.QUANTIZATIONS:
+            path = os.path.join(tmp, f"{quantization}.tflite")
+            sizes[f"tflite {quantization}"] = export.export_tflite(
+                model, path, quantization, calibration if quantization == "int8" else None, "fashion_mnist"
+            )
+            runners[f"tflite {quantization}"] = _tflite_runner(Interpreter, path, args.threads)
+        times = {(name, n): [] for name in runners for n in (1, args.batch)}
+        for name, run in runners.items():  # warm up
+            run(single), run(batch)
+        for _ in range(args.rounds):
+            for name, run in runners.items():
+                for x in (single, batch):
+                    start = time.perf_counter()
+                    for _ in range(args.repeats):
+                        run(x)
+                    times[(name, len(x))].append((time.perf_counter() - start) / args.repeats)
+    median = {key: statistics.median(values) for key, values in times.items()}
+    print(f"{args.model} ({args.weights}), input {shape}, {args.threads} TFLite threads")
+    print(f"{'format':22s} {'size MB':>9s} {'1 image ms':>11s} {f'batch {args.batch} ms':>13s} {'img/s':>8s}")
+    for name in runners:
+        size = sizes.get(name, sizes.get("keras (.weights.h5)") if name.startswith("keras") else None)
+        one, many = median[(name, 1)] * 1000, median[(name, args.batch)] * 1000
+        print(f"{name:22s} {size / 1e6:9.3f} {one:11.2f} {many:13.2f} {args.batch / many * 1000:8.0f}")
+    fp32, int8 = "tflite float32", "tflite int8"
+    print(f"int8 / float32 TFLite: size {sizes[int8] / sizes[fp32]:.2f}x (goal <= 0.26x), "
+          f"latency 1 image {median[(int8, 1)] / median[(fp32, 1)]:.2f}x, "
+          f"batch {median[(int8, args.batch)] / median[(fp32, args.batch)]:.2f}x (goal <= 0.75x)")  # fmt: skip
+
+
+def _tflite_runner(interpreter_class, path, threads):
+    runner = interpreter_class(model_path=path, num_threads=threads).get_signature_runner("serving_default")
+    return lambda x: runner(images=x)
+
+
+def _weights_size(model, tmp):
+    path = os.path.join(tmp, "m.weights.h5")
+    model.save_weights(path)
+    return os.path.getsize(path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""Curate the shipped Fashion-MNIST artifacts in saved_models/ from a finished training run.
+
+    python scripts/ship_fashion_mnist.py --workdir runs/fm20_v2 [--v1-workdir runs/fm20_v1]
+
+1. copies the run's `model.weights.h5` to saved_models/<model>_fashion_mnist.weights.h5;
+2. exports it with the export command (TF Serving SavedModel, TFLite float32 and int8
+   calibrated on 200 training images);
+3. measures every artifact's accuracy on the 10,000 real test images (the weights through
+   the public API, the SavedModel through `serving_default`, the TFLite files through
+   the LiteRT interpreter);
+4. writes saved_models/manifest.json (SHA-256, bytes, accuracy, recipe, training wall time
+   and images/s, versions), which `keras_preact` reads to register `weights="fashion_mnist"`.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import keras_preact  # noqa: E402
+from keras_preact import datasets, export, trainer  # noqa: E402
+
+
+def sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def accuracy(logits, labels):
+    return float(np.mean(np.argmax(logits, -1) == labels))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", required=True)
+    parser.add_argument("--v1-workdir", help="the v1 counterpart's run, reported in the manifest (not shipped)")
+    parser.add_argument("--out", default=os.path.join(ROOT, "saved_models"))
+    args = parser.parse_args()
+    saved_dir = os.path.abspath(args.out)
+    with open(os.path.join(args.workdir, "results.json")) as f:
+        results = json.load(f)
+    config = results["config"]
+    model_name, prefix = config["model"], config["model"].lower() + "_fashion_mnist"
+    os.makedirs(saved_dir, exist_ok=True)
+    weights = os.path.join(saved_dir, prefix + ".weights.h5")
+    shutil.copyfile(os.path.join(args.workdir, "model.weights.h5"), weights)
+
+    images, labels = datasets.load_fashion_mnist("test")
+    images = np.asarray(keras_preact.preprocess_input(images.astype("float32"), "fashion_mnist"))
+    model = keras_preact.get_model(model_name, weights=weights, input_shape=(28, 28, 1), classes=10)
+    keras_accuracy = accuracy(export.keras_logits(model, images), labels)
+
+    serving_base = os.path.join(saved_dir, "serving")
+    shutil.rmtree(serving_base, ignore_errors=True)
+    command = [
+        "--model", model_name, "--weights", weights, "--input-shape", "28,28,1", "--classes", "10",
+        "--dataset", "fashion_mnist", "--data", "fashion_mnist", "--name", prefix, "--version", "1",
+        "--saved-model", serving_base, "--tflite", os.path.join(saved_dir, prefix), "--quantization", "float32,int8",
+    ]  # fmt: skip
+    report = export.main(command)
+
+    artifacts = [{
+        "path": os.path.relpath(weights, saved_dir),
+        "format": "keras_weights",
+        "model": model_name,
+        "weights_name": "fashion_mnist",
+        "input_shape": [28, 28, 1],
+        "classes": 10,
+        "preprocessing": "fashion_mnist",
+        "sha256": sha256(weights),
+        "bytes": os.path.getsize(weights),
+        "test_accuracy": keras_accuracy,
+    }]  # fmt: skip
+    for path, row in report.items():
+        if os.path.isdir(path):
+            signature = tf.saved_model.load(path).signatures["serving_default"]
+            logits = np.concatenate([
+                signature(images=tf.constant(images[i : i + 500]))["logits"].numpy() for i in range(0, len(images), 500)
+            ])  # fmt: skip
+            files = sorted(os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs)
+            entry = {
+                "format": "tf_serving_saved_model",
+                "files": {os.path.relpath(f, saved_dir): sha256(f) for f in files},
+                "bytes": sum(os.path.getsize(f) for f in files),
+            }
+        else:
+            logits = export.run_tflite(path, images)
+            entry = {
+                "format": "tflite_" + path.rsplit("_", 1)[1][: -len(".tflite")],
+                "sha256": sha256(path),
+                "bytes": os.path.getsize(path),
+            }
+        entry = {"path": os.path.relpath(path, saved_dir), **entry, "test_accuracy": accuracy(logits, labels)}
+        entry["top1_agreement_with_keras"] = row["top1_agreement"]
+        entry["max_abs_logit_diff_from_keras"] = row["max_abs_diff"]
+        artifacts.append(entry)
+
+    def training(results):
+        return {
+            "model": results["config"]["model"],
+            "test_accuracy": results["eval_accuracy"],
+            "wall_seconds": results["wall_seconds"],
+            "images_per_second": results["images_per_second"],
+            "steps": results["step"],
+            "status": results["status"],
+        }
+
+    runs = [training(results)]
+    command_of = {model_name: "keras-preact-train --recipe " + _recipe(config) + " --workdir runs/" + prefix}
+    if args.v1_workdir:
+        path = os.path.join(args.v1_workdir, "results.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                runs.append(training(json.load(f)))
+    manifest = {
+        "description": "Curated Fashion-MNIST artifacts of keras_preact; see README 'Shipped weights'.",
+        "recipe": config,
+        "reproduce": command_of,
+        "export_command": "keras-preact-export "
+        + " ".join(os.path.relpath(a, ROOT) if a.startswith(ROOT) else a for a in command),
+        "training_runs": runs,
+        "test_images": int(len(labels)),
+        "versions": trainer.versions(),
+        "artifacts": artifacts,
+    }
+    with open(os.path.join(saved_dir, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=2)
+        f.write("\n")
+    for entry in artifacts:
+        print(f"{entry['path']:60s} {entry['bytes'] / 1e6:6.2f} MB  test accuracy {entry['test_accuracy'] * 100:.2f}%")
+
+
+def _recipe(config):
+    from keras_preact.recipes import RECIPES
+
+    for name, recipe in RECIPES.items():
+        if recipe.to_dict() == config:
+            return name
+    return "<custom>"
+
+
+if __name__ == "__main__":
+    main()
