@@ -1,10 +1,12 @@
-"""The README's demo: train a small PreAct ResNet on Fashion-MNIST, evaluate, save.
+"""The README's demo: train a small PreAct ResNet on Fashion-MNIST, evaluate, export.
 
     python -m keras_preact.demo --workdir runs/demo [--epochs 1] [--train-images 12000]
 
 Trains `PreActResNet20` (28x28x1 input, 10 classes) with SGD momentum on a subset of
 the real training set, evaluates on all 10,000 test images, and writes the model
-(`model.keras`), its weights (`model.weights.h5`) and `results.json` to the workdir.
+(`model.keras`), its weights (`model.weights.h5`), a TF Serving SavedModel
+(`serving/preactresnet20_demo/1/`), a float32 TFLite file (`model_float32.tflite`, checked
+against Keras on the test images) and `results.json` to the workdir.
 """
 
 import argparse
@@ -16,6 +18,7 @@ import keras
 import numpy as np
 
 import keras_preact
+from keras_preact import export
 from keras_preact.datasets import FASHION_MNIST_DIR, load_fashion_mnist
 
 
@@ -43,6 +46,13 @@ def run(workdir, data_dir=FASHION_MNIST_DIR, epochs=1, train_images=12000, batch
     os.makedirs(workdir, exist_ok=True)
     model.save(os.path.join(workdir, "model.keras"))
     model.save_weights(os.path.join(workdir, "model.weights.h5"))
+    serving = export.export_saved_model(
+        model, os.path.join(workdir, "serving"), "preactresnet20_demo", 1, "fashion_mnist", overwrite=True
+    )
+    tflite = os.path.join(workdir, "model_float32.tflite")
+    export.export_tflite(model, tflite, "float32", dataset="fashion_mnist")
+    test_images = np.asarray(prep(x_test[:1000]))
+    tflite_parity = export.parity(export.keras_logits(model, test_images), export.run_tflite(tflite, test_images))
     results = {
         "model": "PreActResNet20",
         "train_images": len(x_train),
@@ -52,6 +62,9 @@ def run(workdir, data_dir=FASHION_MNIST_DIR, epochs=1, train_images=12000, batch
         "test_loss": loss,
         "train_seconds": round(train_s, 1),
         "images_per_second": round(epochs * len(x_train) / train_s, 1),
+        "saved_model": serving,
+        "tflite": tflite,
+        "tflite_parity_on_1000_test_images": tflite_parity,
     }
     with open(os.path.join(workdir, "results.json"), "w") as f:
         json.dump(results, f, indent=2)
@@ -67,7 +80,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     results = run(args.workdir, args.data_dir, args.epochs, args.train_images)
     print(json.dumps(results, indent=2))
-    print(f"Wrote model.keras, model.weights.h5 and results.json to {args.workdir}")
+    print(f"Wrote model.keras, model.weights.h5, serving/, model_float32.tflite and results.json to {args.workdir}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Fashion-MNIST IDX files: the real ones when installed, and broken ones made here."""
 
 import gzip
+import os
 
 import numpy as np
 import pytest
@@ -62,7 +63,7 @@ def test_out_of_range_label(tmp_path):
 
 
 @needs_fashion_mnist
-def test_demo_trains_evaluates_and_saves(tmp_path):
+def test_demo_trains_evaluates_and_exports(tmp_path):
     """The README's demo on a 4,096-image subset: it learns, and what it saves reloads."""
     import json
 
@@ -80,6 +81,8 @@ def test_demo_trains_evaluates_and_saves(tmp_path):
     x = datasets_preprocess(images[:500])
     accuracy = np.mean(np.argmax(model.predict(x, verbose=0), axis=-1) == labels[:500])
     assert abs(accuracy - results["test_accuracy"]) < 0.06
+    assert os.path.isfile(os.path.join(results["saved_model"], "saved_model.pb"))
+    assert results["tflite_parity_on_1000_test_images"]["max_abs_diff"] <= 1e-4
 
 
 def datasets_preprocess(images):
