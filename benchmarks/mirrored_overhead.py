@@ -6,9 +6,11 @@ Both take batches from the same `keras_preact.pipelines` training pipeline (the
 strategy's through `distribute_datasets_from_function`) and run the trainer's loss
 (cross-entropy over the global batch + L2 weight decay) and SGD-momentum update.
 Rounds alternate between the two so that machine noise hits both alike; the
-medians of the per-step times are compared. Goal: Mirrored overhead <= 5%. The
-OneDeviceStrategy row is why `trainer.make_strategy` uses the default strategy on a
-CPU-only machine.
+medians of the per-step times are compared. Goal: Mirrored overhead <= 5%. Caveat
+(README, Benchmarks): in separate processes the trainer's step ran 2.1x slower under
+OneDeviceStrategy("/cpu:0") than under the default strategy, but in this one-process
+benchmark all three variants run at about the slower speed, so the baseline here is not
+a clean "no strategy" one.
 
     python benchmarks/mirrored_overhead.py [--model PreActResNet20] [--batch 128] [--rounds 6]
 """
