@@ -299,7 +299,7 @@ def main(argv=None):
     parser.add_argument("--overwrite", action="store_true", help="replace an existing SavedModel version")
     parser.add_argument("--tflite", metavar="PREFIX", help="write <PREFIX>_<quantization>.tflite")
     parser.add_argument("--quantization", default="float32", help=f"comma-separated, of {', '.join(QUANTIZATIONS)}")
-    parser.add_argument("--calibration-images", type=int, default=200, help="int8 representative images")
+    parser.add_argument("--calibration-images", type=int, default=500, help="int8 representative images")
     parser.add_argument("--parity-images", type=int, default=1000, help="images to measure parity on")
     args = parser.parse_args(argv)
     if not (args.saved_model or args.tflite):

@@ -4,7 +4,7 @@
 
 1. copies the run's `model.weights.h5` to saved_models/<model>_fashion_mnist.weights.h5;
 2. exports it with the export command (TF Serving SavedModel, TFLite float32 and int8
-   calibrated on 200 training images);
+   calibrated on 500 training images);
 3. measures every artifact's accuracy on the 10,000 real test images (the weights through
    the public API, the SavedModel through `serving_default`, the TFLite files through
    the LiteRT interpreter);
