@@ -44,7 +44,8 @@ class CorruptCheckpointError(RuntimeError):
     """Every checkpoint in a directory failed verification."""
 
 
-def _sha256(path):
+def file_sha256(path):
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -103,7 +104,7 @@ class AtomicCheckpointManager:
             path = os.path.join(tmp, name)
             with open(path, "rb") as f:
                 os.fsync(f.fileno())
-            files[name] = {"bytes": os.path.getsize(path), "sha256": _sha256(path)}
+            files[name] = {"bytes": os.path.getsize(path), "sha256": file_sha256(path)}
         with open(os.path.join(tmp, "manifest.json"), "w") as f:
             json.dump({"step": step, "files": files}, f, indent=1)
             f.flush()
@@ -131,7 +132,7 @@ class AtomicCheckpointManager:
             size = os.path.getsize(file)
             if size != expected["bytes"]:
                 return f"{file} has {size} bytes, its manifest says {expected['bytes']} (truncated?)"
-            if _sha256(file) != expected["sha256"]:
+            if file_sha256(file) != expected["sha256"]:
                 return f"{file} does not match the SHA-256 of its manifest"
         return None
 

@@ -232,6 +232,20 @@ def run_tflite(path, images, num_threads=2, batch_size=250):
     return np.concatenate([runner(images=images[i : i + batch_size])[key] for i in range(0, len(images), batch_size)])
 
 
+def run_saved_model(path, images, batch_size=250):
+    """Runs the `serving_default` signature of an exported SavedModel version directory;
+    returns its logits (or features)."""
+    serving = tf.saved_model.load(path).signatures["serving_default"]
+    key = "logits" if "logits" in serving.structured_outputs else "features"
+    images = np.asarray(images, np.float32)
+    return np.concatenate(
+        [
+            serving(images=tf.constant(images[i : i + batch_size]))[key].numpy()
+            for i in range(0, len(images), batch_size)
+        ]
+    )
+
+
 def parity(expected, got):
     """Max abs difference and top-1 agreement of two logit arrays."""
     return {
@@ -318,7 +332,8 @@ def _export(args):
     shape = tuple(model.input_shape[1:])
     if data:
         test_images = _images(data, DATASETS[data].eval_split, args.parity_images, shape)
-        calibration = _images(data, "train", args.calibration_images, shape, seed=1)
+        wants_int8 = args.tflite and "int8" in quantizations
+        calibration = _images(data, "train", args.calibration_images, shape, seed=1) if wants_int8 else None
     else:
         print("No --data: parity on random images, and no int8 calibration data.")
         test_images = np.random.default_rng(0).normal(size=(min(args.parity_images, 64), *shape)).astype("float32")
@@ -327,14 +342,7 @@ def _export(args):
     report = {}
     if args.saved_model:
         path = export_saved_model(model, args.saved_model, args.name, args.version, dataset, args.overwrite)
-        serving = tf.saved_model.load(path).signatures["serving_default"]
-        key = "logits" if "logits" in serving.structured_outputs else "features"
-        got = np.concatenate(
-            [
-                serving(images=tf.constant(test_images[i : i + 250]))[key].numpy()
-                for i in range(0, len(test_images), 250)
-            ]
-        )
+        got = run_saved_model(path, test_images)
         report[path] = {"bytes": directory_size(path), **parity(expected, got)}
     if args.tflite:
         for quantization in quantizations:

@@ -13,28 +13,19 @@
 """
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
 import sys
 
 import numpy as np
-import tensorflow as tf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import keras_preact  # noqa: E402
 from keras_preact import datasets, export, trainer  # noqa: E402
-
-
-def sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+from keras_preact.checkpoints import file_sha256 as sha256  # noqa: E402
 
 
 def accuracy(logits, labels):
@@ -84,10 +75,7 @@ def main():
     }]  # fmt: skip
     for path, row in report.items():
         if os.path.isdir(path):
-            signature = tf.saved_model.load(path).signatures["serving_default"]
-            logits = np.concatenate([
-                signature(images=tf.constant(images[i : i + 500]))["logits"].numpy() for i in range(0, len(images), 500)
-            ])  # fmt: skip
+            logits = export.run_saved_model(path, images)
             files = sorted(os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs)
             entry = {
                 "format": "tf_serving_saved_model",
