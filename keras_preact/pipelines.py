@@ -318,6 +318,11 @@ def _stream_records(source, seed, start, training):
     first_epoch, offset = divmod(start, source.size)
 
     def epoch(e):
+        # The op seed is a tensor here; tf.random.get_seed compares (graph seed, op seed) with
+        # (0, 0), which fails on a tensor when the graph seed is 0 (tf.random.set_seed(0)). A
+        # fixed graph seed for this function's trace avoids that and makes the order depend on
+        # (seed, epoch) alone, not on the caller's global seed.
+        tf.random.set_seed(1)
         return source.stream.shuffle(10_000, seed=seed * 1_000_003 + e, reshuffle_each_iteration=False)
 
     records = tf.data.Dataset.range(first_epoch, np.iinfo(np.int64).max).flat_map(epoch).skip(offset)

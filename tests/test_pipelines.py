@@ -193,6 +193,23 @@ def test_missing_data_and_unknown_names_give_clear_errors(tmp_path):
         pipelines.make_dataset(source, "synthetic_cifar", training=True, batch_size=8, imagenet_augment="random")
 
 
+def test_tfds_stream_order_ignores_the_global_seed_even_zero(tmp_path):
+    """A stream's epoch order is a function of (seed, epoch) alone; a global seed of 0 once
+    made the shuffle fail (a tensor op seed compared with (0, 0) by tf.random.get_seed)."""
+    tfds = pytest.importorskip("tensorflow_datasets")
+    orders = []
+    with tfds.testing.mock_data(num_examples=6):
+        source = pipelines.load_source("imagenet", "train", str(tmp_path), manual_dir=str(tmp_path / "manual"))
+        for global_seed in (None, 0, 7):
+            tf.random.set_seed(global_seed)
+            orders.append(_take(pipelines.make_dataset(source, "imagenet", training=True, batch_size=3), 2))
+    tf.random.set_seed(None)
+    for other in orders[1:]:
+        for (x, y), (x2, y2) in zip(orders[0], other):
+            np.testing.assert_array_equal(y, y2)
+            np.testing.assert_array_equal(x, x2)
+
+
 def test_imagenet_through_tfds_streams_and_resumes(tmp_path):
     tfds = pytest.importorskip("tensorflow_datasets")
     with tfds.testing.mock_data(num_examples=6):
