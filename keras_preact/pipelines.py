@@ -4,6 +4,7 @@
   `preprocess_input`, 4 zero pixels padded on each side, a random crop back to the
   image size and a random horizontal flip ([1], Sec. 4.2). The padding is applied
   after normalisation, as in fb.resnet.torch, so a padded pixel is the mean.
+  `crop_padding` changes the 4 (0: flips only).
 * ImageNet: scale augmentation ([1], Sec. 3.4): the shorter side resized to a random
   length in [256, 480], a random 224x224 crop and a flip. `imagenet_augment=
   "inception"` instead crops a random 8-100% of the area with aspect ratio in
@@ -166,6 +167,15 @@ def _center_crop(image, size):
     return image[top : top + size, left : left + size]
 
 
+def check_crop_padding(crop_padding, image_size):
+    """Raises ValueError unless 0 <= crop_padding < image_size (an integer)."""
+    if isinstance(crop_padding, bool) or not isinstance(crop_padding, int) or not 0 <= crop_padding < image_size:
+        raise ValueError(
+            f"Received: crop_padding={crop_padding!r}; expected an integer from 0 to {image_size - 1} "
+            f"(pixels padded on each side of a {image_size}-pixel image before the random crop)."
+        )
+
+
 def cifar_train_transform(image, seed, stats, padding=CIFAR_PADDING):
     """Normalise, zero-pad, random crop to the input size, random flip ([1], Sec. 4.2)."""
     crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
@@ -232,6 +242,7 @@ def make_dataset(
     input_context=None,
     imagenet_augment="scale",
     eval_crop=IMAGENET_CROP,
+    crop_padding=CIFAR_PADDING,
     deterministic=True,
 ):
     """Builds the (images, labels) batches of one input pipeline.
@@ -248,6 +259,8 @@ def make_dataset(
         input_context: a `tf.distribute.InputContext`, or None for one replica.
         imagenet_augment: "scale" or "inception".
         eval_crop: 224 or 320 (ImageNet evaluation).
+        crop_padding: pixels padded on each side before the random crop (CIFAR-style
+            datasets; the paper's 4 by default, 0 for flips only).
         deterministic: keep the element order of parallel maps (needed for exact resume).
 
     Raises:
@@ -255,6 +268,7 @@ def make_dataset(
     """
     info = get_dataset_info(dataset)
     check_choice("imagenet_augment", imagenet_augment, IMAGENET_AUGMENTS)
+    check_crop_padding(crop_padding, info.image_shape[0])
     context = input_context or tf.distribute.InputContext()
     if batch_size % context.num_replicas_in_sync:
         raise ValueError(
@@ -274,7 +288,7 @@ def make_dataset(
     records = records.shard(context.num_input_pipelines, context.input_pipeline_id)
 
     if info.style == "cifar":
-        train_fn = lambda image, s: cifar_train_transform(image, s, info.stats)  # noqa: E731
+        train_fn = lambda image, s: cifar_train_transform(image, s, info.stats, crop_padding)  # noqa: E731
         eval_fn = lambda image: preprocess_input(image, info.stats)  # noqa: E731
     else:
         train_fn = lambda image, s: imagenet_train_transform(image, s, info.stats, imagenet_augment)  # noqa: E731

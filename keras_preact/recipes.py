@@ -53,6 +53,7 @@ class TrainConfig:
     model_kwargs: dict = dataclasses.field(default_factory=dict)
     imagenet_augment: str = "scale"
     eval_crop: int = 224
+    crop_padding: int = pipelines.CIFAR_PADDING
     eval_every: int = 2000
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
@@ -70,6 +71,7 @@ class TrainConfig:
         }
         for field, allowed in choices.items():
             check_choice(field, getattr(self, field), allowed)
+        pipelines.check_crop_padding(self.crop_padding, pipelines.get_dataset_info(self.dataset).image_shape[0])
         for field in ("batch_size", "eval_batch_size", "reference_batch_size", "total_steps", "eval_every"):
             if not isinstance(getattr(self, field), int) or getattr(self, field) < 1:
                 raise ValueError(f"Received: {field}={getattr(self, field)!r}; expected a positive integer.")
@@ -125,12 +127,15 @@ RECIPES = {
     ),
     # 20 epochs of the 60,000 Fashion-MNIST images (468 steps of 128), with the CIFAR
     # schedule's shape (divide by 10 at 50% and 75%): about 1.5 h each on a 2-core CPU.
+    # Crops of 2-pixel padding: with the CIFAR 4 (a 14% shift of a 28-pixel image) the
+    # v2 model under-fitted (94.1% train, 93.3% test accuracy, flat from epoch 14).
     **{
         f"fashion_mnist_resnet20_{version}": TrainConfig(
             model=f"{prefix}20",
             dataset="fashion_mnist",
             boundaries=(4680, 7020),
             total_steps=9360,
+            crop_padding=2,
             eval_every=936,
             checkpoint_every=468,
         )

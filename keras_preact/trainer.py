@@ -291,6 +291,7 @@ class Trainer:
                 start_step=start_step,
                 input_context=context,
                 imagenet_augment=config.imagenet_augment,
+                crop_padding=config.crop_padding,
             )
         )
 

@@ -181,6 +181,31 @@ def test_undecodable_images_are_reported_by_name(image_folder, tmp_path):
         _take(pipelines.make_dataset(source, "imagenet", training=False, batch_size=6), 1)
 
 
+@pytest.mark.parametrize("padding", [0, 2])
+def test_crop_padding_bounds_the_shift_of_each_crop(padding):
+    source = pipelines.load_source("synthetic_cifar", synthetic_size=8)
+    ((train_x, _),) = _take(
+        pipelines.make_dataset(source, "synthetic_cifar", training=True, batch_size=8, crop_padding=padding), 1
+    )
+    plain = np.pad(preprocess_input(source.images, "cifar10"), [(0, 0), (padding,) * 2, (padding,) * 2, (0, 0)])
+    offsets = [(dy, dx) for dy in range(2 * padding + 1) for dx in range(2 * padding + 1)]
+    found = []
+    for x in train_x:
+        candidates = [
+            (dy, dx)
+            for p in plain
+            for dy, dx in offsets
+            for view in (x, x[:, ::-1])
+            if np.allclose(view, p[dy : dy + 32, dx : dx + 32], atol=1e-6)
+        ]
+        assert candidates, f"a crop is not a shift of at most {padding} pixels of a training image"
+        found.append(candidates[0])
+    if padding:
+        assert any(offset != (padding, padding) for offset in found), "no crop was shifted"
+    with pytest.raises(ValueError, match=r"crop_padding=32; expected an integer from 0 to 31"):
+        pipelines.make_dataset(source, "synthetic_cifar", training=True, batch_size=8, crop_padding=32)
+
+
 def test_missing_data_and_unknown_names_give_clear_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"Image folder not found: .*nowhere"):
         pipelines.load_source("imagenet", "train", str(tmp_path / "nowhere"))

@@ -61,6 +61,8 @@ def test_every_row_of_table3_has_a_recipe():
         (["mixed_precision=float16"], r"mixed_precision='float16'; expected one of \(None, 'mixed_float16'"),
         (["batch_size=0"], r"batch_size=0; expected a positive integer"),
         (["eval_crop=256"], r"eval_crop=256; expected one of \(224, 320\)"),
+        (["crop_padding=28"], r"crop_padding=28; expected an integer from 0 to 27"),
+        (["crop_padding=-1"], r"crop_padding=-1; expected an integer from 0 to 27"),
     ],
 )
 def test_bad_overrides_are_named(overrides, message):
