@@ -1,4 +1,5 @@
-"""Layer settings bound once, and the two custom layers the paper's variants need.
+"""Layer settings bound once, the BatchNormalization the builders use, and the two
+custom layers the paper's variants need.
 
 Settings follow the authors' Torch code (fb.resnet.torch, resnet-1k-layers), so that
 weights trained there, or in ports of it (timm, pytorchcv), load and run identically:
@@ -7,6 +8,8 @@ weights trained there, or in ports of it (timm, pytorchcv), load and run identic
   He et al., "Delving Deep into Rectifiers" (2015), which [2]'s appendix cites:
   normal with std sqrt(2 / n), n = k * k * filters (the Torch code's fan-out).
 * BatchNorm: epsilon 1e-5 and momentum 0.9 (Torch's momentum 0.1 counted the other way).
+  `FusedBatchNormalization` is Keras' layer with the same weights and the same results;
+  only its training step on the TensorFlow backend runs TensorFlow's fused kernel.
 * A strided k x k convolution pads k // 2 on every side and then runs "valid". Keras'
   "same" pads only bottom/right when the stride is 2, which shifts every sampled
   position by one pixel relative to Torch. Unstrided convolutions use "same", which
@@ -46,7 +49,7 @@ class LayerFactory:
             data_format=self.data_format,
         )
         self.bn = functools.partial(
-            layers.BatchNormalization,
+            FusedBatchNormalization,
             axis=self.channel_axis,
             epsilon=BN_EPSILON,
             momentum=BN_MOMENTUM,
@@ -63,6 +66,62 @@ class LayerFactory:
     def channels(self, x):
         """Number of channels of a symbolic tensor."""
         return x.shape[self.channel_axis]
+
+
+@keras.saving.register_keras_serializable(package="keras_preact")
+class FusedBatchNormalization(layers.BatchNormalization):
+    """`keras.layers.BatchNormalization` whose training step runs TF's fused kernel.
+
+    Keras 3 normalises with separate moment, rsqrt, multiply and add ops (about 25
+    graph ops per layer and as many passes over the activations); in training mode on
+    the TensorFlow backend this layer runs `FusedBatchNormV3` and its fused gradient
+    instead. The arithmetic is Keras': batch statistics normalise, and the moving
+    statistics are updated with the *biased* batch variance (the kernel returns the
+    Bessel-corrected one, which is undone) as `moving = momentum * moving + (1 -
+    momentum) * batch`. Inference takes Keras' path (the same kernel with the moving
+    statistics ran 0.90x as fast on this CPU), as do other backends, channels-first
+    inputs, masks, `synchronized` and `renorm`. Variables, names and weight files are
+    those of `keras.layers.BatchNormalization`.
+    """
+
+    def _fusable(self, inputs, training, mask):
+        return (
+            training
+            and self.trainable
+            and mask is None
+            and keras.backend.backend() == "tensorflow"
+            and len(inputs.shape) == 4
+            and self.axis in (-1, 3)
+            and self.center
+            and self.scale
+            and not self.synchronized
+            and not self.renorm
+        )
+
+    def call(self, inputs, training=None, mask=None):
+        if not self._fusable(inputs, training, mask):
+            return super().call(inputs, training=training, mask=mask)
+        import tensorflow as tf  # only reached on the TensorFlow backend
+
+        x = ops.cast(inputs, "float32")
+        y, batch_mean, batch_variance, *_ = tf.raw_ops.FusedBatchNormV3(
+            x=x,
+            scale=ops.cast(self.gamma, "float32"),
+            offset=ops.cast(self.beta, "float32"),
+            mean=tf.zeros([0]),
+            variance=tf.zeros([0]),
+            epsilon=self.epsilon,
+            exponential_avg_factor=1.0,
+            data_format="NHWC",
+            is_training=training,
+        )
+        if training:
+            shape = tf.shape(x)
+            count = tf.cast(shape[0] * shape[1] * shape[2], "float32")
+            biased_variance = batch_variance * (tf.maximum(count, 2.0) - 1.0) / tf.maximum(count, 2.0)
+            self.moving_mean.assign(self.moving_mean * self.momentum + batch_mean * (1.0 - self.momentum))
+            self.moving_variance.assign(self.moving_variance * self.momentum + biased_variance * (1.0 - self.momentum))
+        return ops.cast(y, self.compute_dtype)
 
 
 @keras.saving.register_keras_serializable(package="keras_preact")

@@ -2,6 +2,7 @@
 
 import re
 
+import keras
 import pytest
 
 import keras_preact
@@ -131,7 +132,8 @@ def test_layer_settings_are_bound_once(case):
         if kind == "Conv2D":
             assert layer.use_bias is False
             assert layer.kernel_initializer.get_config()["mode"] == "fan_out"
-        if kind == "BatchNormalization":
+        if isinstance(layer, keras.layers.BatchNormalization):
+            assert kind == "FusedBatchNormalization"
             assert (layer.epsilon, layer.momentum) == (1e-5, 0.9)
 
 
