@@ -12,6 +12,14 @@ Modes (all one SGD-momentum step of cross-entropy on a random batch, TF backend)
     step_no_grappler  the same with Grappler's graph rewrites switched off
     step_xla       the same compiled with XLA (jit_compile=True)
 
+Two experiments on top of step_no_grappler (not part of the package; see the README):
+    fast_sgd       SGD-momentum applied with one ResourceApplyKerasMomentum op per
+                   variable (Keras' SGD arithmetic, accum = m * accum - lr * g;
+                   var += accum) instead of Keras' ~10 traced ops and reads
+    shared_units   fast_sgd, and every residual unit run through a tf.function over
+                   the unit's weights (`stateless_call` of one template unit), so the
+                   333 units of ResNet-1001 are traced as 6 distinct functions
+
 Usage: python benchmarks/first_step.py [--models PreActResNet1001 PreActResNet200]
        [--modes ...] [--batch 8]
 """
@@ -23,20 +31,90 @@ import subprocess
 import sys
 import time
 
-MODES = ("fit_naive", "step_naive", "step_no_grappler", "step_xla")
+MODES = ("fit_naive", "step_naive", "step_no_grappler", "step_xla", "fast_sgd", "shared_units")
 INPUT = {"PreActResNet1001": (32, 32, 3), "PreActResNet200": (224, 224, 3)}
+
+
+def _experiments():
+    """FastSGD and share_unit_traces (defined here so that importing them needs TF)."""
+    import keras
+    import tensorflow as tf
+
+    from keras_preact.graph import unit_boundaries
+
+    class FastSGD(keras.optimizers.SGD):
+        def update_step(self, gradient, variable, learning_rate):
+            if not self.momentum or self.nesterov:
+                return super().update_step(gradient, variable, learning_rate)
+            accum = self.momentums[self._get_variable_index(variable)]
+            tf.raw_ops.ResourceApplyKerasMomentum(
+                var=variable.handle,
+                accum=accum.value.handle,
+                lr=tf.cast(learning_rate, variable.dtype),
+                grad=tf.cast(gradient, variable.dtype),
+                momentum=tf.cast(self.momentum, variable.dtype),
+            )
+
+    class SharedTraceUnit(keras.layers.Layer):
+        def __init__(self, unit, function, **kwargs):
+            super().__init__(name=unit.name, **kwargs)
+            self.unit, self.function = unit, function
+
+        def call(self, x, training=None):
+            if not training:
+                return self.unit(x, training=False)
+            values = [
+                [tf.convert_to_tensor(v.value) for v in vs]
+                for vs in (self.unit.trainable_variables, self.unit.non_trainable_variables)
+            ]
+            y, updated = self.function(*values, x)
+            for variable, value in zip(self.unit.non_trainable_variables, updated):
+                variable.assign(value)
+            return y
+
+        def compute_output_shape(self, input_shape):
+            return self.unit.compute_output_shape(input_shape)
+
+    def structure(unit):
+        configs = [
+            (type(layer).__name__, sorted((k, repr(v)) for k, v in layer.get_config().items() if k != "name"))
+            for layer in unit.layers
+        ]
+        return repr(configs) + repr([tuple(w.shape) for w in unit.weights])
+
+    def share_unit_traces(model):
+        names, boundaries = unit_boundaries(model)
+        inputs = keras.Input(model.input_shape[1:])
+        x = keras.Model(model.inputs, boundaries[0])(inputs)
+        functions = {}
+        for name, start, end in zip(names, boundaries, boundaries[1:]):
+            unit = keras.Model(start, end, name=name)
+            key = structure(unit)
+            if key not in functions:
+
+                @tf.function(autograph=False)
+                def function(trainable, non_trainable, x, template=unit):
+                    return template.stateless_call(trainable, non_trainable, x, training=True)
+
+                functions[key] = function
+            x = SharedTraceUnit(unit, functions[key])(x)
+        x = keras.Model(boundaries[-1], model.outputs)(x)
+        return keras.Model(inputs, x)
+
+    return FastSGD, share_unit_traces
 
 
 def run_one(model_name, mode, batch):
     import numpy as np
     import tensorflow as tf
 
-    if mode == "step_no_grappler":
+    if mode in ("step_no_grappler", "fast_sgd", "shared_units"):
         tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
     import keras
 
     import keras_preact
 
+    FastSGD, share_unit_traces = _experiments()
     shape = INPUT.get(model_name, (32, 32, 3))
     start = time.perf_counter()
     model = keras_preact.get_model(model_name, input_shape=shape)
@@ -44,7 +122,8 @@ def run_one(model_name, mode, batch):
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 1, (batch, *shape)).astype("float32")
     y = rng.integers(0, model.output_shape[-1], batch)
-    optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
+    optimizer = (FastSGD if mode in ("fast_sgd", "shared_units") else keras.optimizers.SGD)(0.1, momentum=0.9)
+    network = share_unit_traces(model) if mode == "shared_units" else model
     if mode == "fit_naive":
         model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", jit_compile=False)
         step = lambda: model.train_on_batch(x, y)  # noqa: E731
@@ -55,7 +134,7 @@ def run_one(model_name, mode, batch):
         @tf.function(jit_compile=mode == "step_xla")
         def train_step(x, y):
             with tf.GradientTape() as tape:
-                loss = loss_fn(y, model(x, training=True))
+                loss = loss_fn(y, network(x, training=True))
             grads = tape.gradient(loss, model.trainable_variables)
             optimizer.apply(grads, model.trainable_variables)
             return loss
