@@ -7,7 +7,7 @@ throughput per multiply-add (images/s x MACs/image) with the ratio ours / Keras.
 keras.applications.ResNet50V2 strides the last unit of each stage, so it does fewer
 MACs per image than the paper's layout (stride in the first unit). A third model is
 PreActResNet50 built with Keras' own BatchNormalization instead of the package's
-FusedBatchNormalization, to show what the fused kernel is worth.
+BatchNormalization (fused training kernel), to show what the fused kernel is worth.
 
 Usage: python benchmarks/throughput.py [--batch 16] [--size 224] [--steps 5]
 """
@@ -62,7 +62,7 @@ def main():
     parser.add_argument("--steps", type=int, default=5)
     args = parser.parse_args()
     shape = (args.size, args.size, 3)
-    with mock.patch.object(keras_preact.layers, "FusedBatchNormalization", keras.layers.BatchNormalization):
+    with mock.patch.object(keras_preact.layers, "BatchNormalization", keras.layers.BatchNormalization):
         unfused = keras_preact.PreActResNet50(input_shape=shape)
     models = {
         "keras_preact.PreActResNet50": keras_preact.PreActResNet50(input_shape=shape),

@@ -5,7 +5,7 @@ model = keras_preact.build_resnet(110, family="cifar", version=1, shortcut="conv
 keras_preact.list_models("PreAct*")
 """
 
-from keras_preact.layers import FusedBatchNormalization, GatedAdd, ZeroPadShortcut
+from keras_preact.layers import GatedAdd, ZeroPadShortcut
 from keras_preact.preprocessing import preprocess_input
 from keras_preact.registry import BUILDERS, get_model, list_models
 from keras_preact.resnet import build_resnet
@@ -17,7 +17,6 @@ globals().update(BUILDERS)
 register_shipped_weights()
 
 __all__ = [
-    "FusedBatchNormalization",
     "GatedAdd",
     "ZeroPadShortcut",
     "build_resnet",

@@ -8,8 +8,10 @@ weights trained there, or in ports of it (timm, pytorchcv), load and run identic
   He et al., "Delving Deep into Rectifiers" (2015), which [2]'s appendix cites:
   normal with std sqrt(2 / n), n = k * k * filters (the Torch code's fan-out).
 * BatchNorm: epsilon 1e-5 and momentum 0.9 (Torch's momentum 0.1 counted the other way).
-  `FusedBatchNormalization` is Keras' layer with the same weights and the same results;
-  only its training step on the TensorFlow backend runs TensorFlow's fused kernel.
+  `keras_preact.layers.BatchNormalization` is Keras' layer with the same weights and the
+  same results; only its training step on the TensorFlow backend runs TensorFlow's fused
+  kernel. It keeps Keras' class name because Keras 3 weight files key each layer by its
+  class name (`batch_normalization_7`): files written with either class load into both.
 * A strided k x k convolution pads k // 2 on every side and then runs "valid". Keras'
   "same" pads only bottom/right when the stride is 2, which shifts every sampled
   position by one pixel relative to Torch. Unstrided convolutions use "same", which
@@ -49,7 +51,7 @@ class LayerFactory:
             data_format=self.data_format,
         )
         self.bn = functools.partial(
-            FusedBatchNormalization,
+            BatchNormalization,
             axis=self.channel_axis,
             epsilon=BN_EPSILON,
             momentum=BN_MOMENTUM,
@@ -69,7 +71,7 @@ class LayerFactory:
 
 
 @keras.saving.register_keras_serializable(package="keras_preact")
-class FusedBatchNormalization(layers.BatchNormalization):
+class BatchNormalization(layers.BatchNormalization):
     """`keras.layers.BatchNormalization` whose training step runs TF's fused kernel.
 
     Keras 3 normalises with separate moment, rsqrt, multiply and add ops (about 25

@@ -1,4 +1,6 @@
-"""FusedBatchNormalization: Keras' BatchNormalization arithmetic through TF's fused kernel."""
+"""keras_preact.layers.BatchNormalization: Keras' arithmetic through TF's fused kernel."""
+
+from unittest import mock
 
 import keras
 import numpy as np
@@ -6,11 +8,12 @@ import pytest
 import tensorflow as tf
 
 import keras_preact
-from keras_preact.layers import BN_EPSILON, BN_MOMENTUM, FusedBatchNormalization
+from keras_preact.layers import BN_EPSILON, BN_MOMENTUM
+from keras_preact.layers import BatchNormalization as FusedBatchNormalization
 
 
 def _pair(shape, axis=-1, **kwargs):
-    """A Keras BatchNormalization and a FusedBatchNormalization with equal random weights."""
+    """Keras' BatchNormalization and the package's, with equal random weights."""
     pair = [
         cls(axis=axis, epsilon=BN_EPSILON, momentum=BN_MOMENTUM, **kwargs)
         for cls in (keras.layers.BatchNormalization, FusedBatchNormalization)
@@ -82,3 +85,24 @@ def test_models_use_fused_batch_norm_and_round_trip(tmp_path):
     assert type(loaded.get_layer(norms[0].name)) is FusedBatchNormalization
     x = np.random.default_rng(0).normal(size=(2, 16, 16, 3)).astype("float32")
     np.testing.assert_array_equal(loaded(x, training=False), model(x, training=False))
+
+
+def test_weight_files_of_keras_batch_norm_models_load_and_vice_versa(tmp_path):
+    """Keras 3 keys weight files by class name; the fused class must not change the keys."""
+    kwargs = dict(input_shape=(16, 16, 3), classes=4)
+    with mock.patch.object(keras_preact.layers, "BatchNormalization", keras.layers.BatchNormalization):
+        plain = keras_preact.get_model("PreActResNet8", **kwargs)
+    assert type(plain.get_layer("post_bn")) is keras.layers.BatchNormalization
+    keras.utils.set_random_seed(5)
+    for layer in plain.layers:
+        for variable in layer.weights:
+            variable.assign(np.random.normal(size=variable.shape).astype("float32") * 0.1 + 1.0)
+    path = str(tmp_path / "plain.weights.h5")
+    plain.save_weights(path)
+    fused = keras_preact.get_model("PreActResNet8", weights=path, **kwargs)
+    x = np.random.default_rng(1).normal(size=(2, 16, 16, 3)).astype("float32")
+    np.testing.assert_allclose(fused(x, training=False), plain(x, training=False), rtol=1e-6, atol=1e-6)
+    back = str(tmp_path / "fused.weights.h5")
+    fused.save_weights(back)
+    plain.load_weights(back)
+    np.testing.assert_allclose(plain(x, training=False), fused(x, training=False), rtol=1e-6, atol=1e-6)

@@ -133,7 +133,7 @@ def test_layer_settings_are_bound_once(case):
             assert layer.use_bias is False
             assert layer.kernel_initializer.get_config()["mode"] == "fan_out"
         if isinstance(layer, keras.layers.BatchNormalization):
-            assert kind == "FusedBatchNormalization"
+            assert type(layer) is keras_preact.layers.BatchNormalization
             assert (layer.epsilon, layer.momentum) == (1e-5, 0.9)
 
 
