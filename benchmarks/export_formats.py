@@ -32,13 +32,25 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=10, help="calls per round")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--data",
+        default="fashion_mnist",
+        help="dataset whose training images calibrate int8 and whose test images are timed "
+        "('none': random normal images)",
+    )
+    parser.add_argument("--calibration-images", type=int, default=500)
     args = parser.parse_args()
     shape = tuple(int(v) for v in args.input_shape.split(","))
     weights = None if args.weights == "none" else args.weights
     model = keras_preact.get_model(args.model, weights=weights, input_shape=shape, classes=10)
-    rng = np.random.default_rng(0)
-    calibration = rng.normal(size=(100, *shape)).astype("float32")
-    single, batch = calibration[:1], rng.normal(size=(args.batch, *shape)).astype("float32")
+    if args.data == "none":
+        rng = np.random.default_rng(0)
+        calibration = rng.normal(size=(args.calibration_images, *shape)).astype("float32")
+        batch = rng.normal(size=(args.batch, *shape)).astype("float32")
+    else:
+        calibration = export._images(args.data, "train", args.calibration_images, shape)
+        batch = export._images(args.data, "test", args.batch, shape)
+    single = batch[:1]
 
     from ai_edge_litert.interpreter import Interpreter
 
@@ -68,7 +80,10 @@ def main():
                         run(x)
                     times[(name, len(x))].append((time.perf_counter() - start) / args.repeats)
     median = {key: statistics.median(values) for key, values in times.items()}
-    print(f"{args.model} ({args.weights}), input {shape}, {args.threads} TFLite threads")
+    print(
+        f"{args.model} ({args.weights}), input {shape}, {args.threads} TFLite threads, "
+        f"int8 calibrated on {len(calibration)} images of {args.data}"
+    )
     print(f"{'format':22s} {'size MB':>9s} {'1 image ms':>11s} {f'batch {args.batch} ms':>13s} {'img/s':>8s}")
     for name in runners:
         size = sizes.get(name, sizes.get("keras (.weights.h5)") if name.startswith("keras") else None)
