@@ -190,7 +190,9 @@ class Trainer:
             with open(path) as f:
                 saved = json.load(f)
             keys = (set(saved) | set(current)) - OPERATIONAL_FIELDS
-            changed = sorted(k for k in keys if saved.get(k) != current.get(k))
+            # A field missing from the saved config did not exist yet: the run used its default.
+            defaults = json.loads(json.dumps(type(self.config)().to_dict()))
+            changed = sorted(k for k in keys if saved.get(k, defaults.get(k)) != current.get(k))
             if changed:
                 raise ValueError(
                     f"{self.workdir} holds a run with another config (differs in {changed}); resume it with the "

@@ -198,6 +198,14 @@ def test_cli_runs_the_smoke_recipe_end_to_end(tmp_path):
     assert model.output_shape == (None, 10)
     again = _cli(["--recipe", "smoke", "--workdir", str(tmp_path)])
     assert again.returncode == 0 and "nothing to do" in again.stdout
+    # A config written before a field existed (here crop_padding) means that field's default.
+    saved = json.loads((tmp_path / "config.json").read_text())
+    del saved["crop_padding"]
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    older = _cli(["--recipe", "smoke", "--workdir", str(tmp_path)])
+    assert older.returncode == 0 and "nothing to do" in older.stdout, older.stderr[-2000:]
+    padded = _cli(["--recipe", "smoke", "--workdir", str(tmp_path), "--set", "crop_padding=2"])
+    assert padded.returncode == 2 and "differs in ['crop_padding']" in padded.stderr
     changed = _cli(["--recipe", "smoke", "--workdir", str(tmp_path), "--set", "seed=1"])
     assert changed.returncode == 2 and "differs in ['seed']" in changed.stderr
 
