@@ -115,14 +115,13 @@ class BatchNormalization(layers.BatchNormalization):
             epsilon=self.epsilon,
             exponential_avg_factor=1.0,
             data_format="NHWC",
-            is_training=training,
+            is_training=True,
         )
-        if training:
-            shape = tf.shape(x)
-            count = tf.cast(shape[0] * shape[1] * shape[2], "float32")
-            biased_variance = batch_variance * (tf.maximum(count, 2.0) - 1.0) / tf.maximum(count, 2.0)
-            self.moving_mean.assign(self.moving_mean * self.momentum + batch_mean * (1.0 - self.momentum))
-            self.moving_variance.assign(self.moving_variance * self.momentum + biased_variance * (1.0 - self.momentum))
+        shape = tf.shape(x)
+        count = tf.cast(shape[0] * shape[1] * shape[2], "float32")
+        biased_variance = batch_variance * (tf.maximum(count, 2.0) - 1.0) / tf.maximum(count, 2.0)
+        self.moving_mean.assign(self.moving_mean * self.momentum + batch_mean * (1.0 - self.momentum))
+        self.moving_variance.assign(self.moving_variance * self.momentum + biased_variance * (1.0 - self.momentum))
         return ops.cast(y, self.compute_dtype)
 
 
