@@ -66,7 +66,7 @@ def main():
         for quantization in export.QUANTIZATIONS:
             path = os.path.join(tmp, f"{quantization}.tflite")
             sizes[f"tflite {quantization}"] = export.export_tflite(
-                model, path, quantization, calibration if quantization == "int8" else None, "fashion_mnist"
+                model, path, quantization, calibration if quantization in export.CALIBRATED else None, "fashion_mnist"
             )
             runners[f"tflite {quantization}"] = _tflite_runner(Interpreter, path, args.threads)
         times = {(name, n): [] for name in runners for n in (1, args.batch)}

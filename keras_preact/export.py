@@ -142,7 +142,9 @@ def _write_request_example(model_dir, shape):
     atomic_write_text(json.dumps(body), os.path.join(model_dir, "request_example.json"))
 
 
-QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
+QUANTIZATIONS = ("float32", "float16", "dynamic", "int8", "int8_per_tensor")
+# The full-integer quantizations, which need representative images to calibrate.
+CALIBRATED = ("int8", "int8_per_tensor")
 MIN_CALIBRATION_IMAGES = 100
 
 
@@ -153,8 +155,11 @@ def convert_saved_model_to_tflite(saved_model_dir, quantization="float32", repre
         saved_model_dir: a version directory written by `export_saved_model`.
         quantization: "float32"; "float16" (weights stored as float16);
             "dynamic" (int8 weights, float activations); "int8" (int8 weights and
-            activations, calibrated on `representative_images`; float input/output).
-        representative_images: for "int8", at least 100 preprocessed images
+            activations, calibrated on `representative_images`; float input/output;
+            one weight scale per output channel); "int8_per_tensor" (the same with
+            one weight scale per tensor: a smaller file, and the form that
+            accelerators without per-channel support need).
+        representative_images: for "int8"/"int8_per_tensor", at least 100 preprocessed images
             (N, H, W, C) float32, e.g. drawn from the training pipeline.
 
     Returns:
@@ -170,17 +175,21 @@ def convert_saved_model_to_tflite(saved_model_dir, quantization="float32", repre
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantization == "float16":
         converter.target_spec.supported_types = [tf.float16]
-    if quantization == "int8":
+    if quantization in CALIBRATED:
         expected = tuple(tf.saved_model.load(saved_model_dir).signatures["serving_default"].inputs[0].shape[1:])
-        images = _check_representative(representative_images, expected)
+        images = _check_representative(representative_images, expected, quantization)
         converter.representative_dataset = lambda: ([images[i : i + 1]] for i in range(len(images)))
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter._experimental_disable_per_channel = quantization == "int8_per_tensor"
     return converter.convert()
 
 
-def _check_representative(images, expected_shape):
+def _check_representative(images, expected_shape, quantization):
     if images is None:
-        raise ValueError("quantization='int8' needs representative_images: >= 100 preprocessed images.")
+        raise ValueError(
+            f"quantization={quantization!r} needs representative_images: "
+            f">= {MIN_CALIBRATION_IMAGES} preprocessed images."
+        )
     images = np.asarray(images, np.float32)
     if images.ndim != 4 or tuple(images.shape[1:]) != expected_shape:
         raise ValueError(f"Received: representative_images of shape {images.shape}; expected (N, *{expected_shape}).")
@@ -332,7 +341,7 @@ def _export(args):
     shape = tuple(model.input_shape[1:])
     if data:
         test_images = _images(data, DATASETS[data].eval_split, args.parity_images, shape)
-        wants_int8 = args.tflite and "int8" in quantizations
+        wants_int8 = args.tflite and any(q in CALIBRATED for q in quantizations)
         calibration = _images(data, "train", args.calibration_images, shape, seed=1) if wants_int8 else None
     else:
         print("No --data: parity on random images, and no int8 calibration data.")
@@ -347,7 +356,8 @@ def _export(args):
     if args.tflite:
         for quantization in quantizations:
             path = f"{args.tflite}_{quantization}.tflite"
-            size = export_tflite(model, path, quantization, calibration if quantization == "int8" else None, dataset)
+            images = calibration if quantization in CALIBRATED else None
+            size = export_tflite(model, path, quantization, images, dataset)
             report[path] = {"bytes": size, **parity(expected, run_tflite(path, test_images))}
     print(f"Parity against Keras model(x, training=False) on {len(test_images)} {data or 'random'} images:")
     for path, row in report.items():

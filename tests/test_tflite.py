@@ -50,6 +50,33 @@ def test_tflite_matches_keras(trained, tmp_path, quantization):
     assert np.mean(expected.argmax(-1) == labels) > 0.9  # the shipped model
 
 
+def _weight_scales_per_tensor(path):
+    """The number of quantisation scales of each int8 convolution kernel (4-D, output
+    channels first; activations have batch 1 here)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    constants = [
+        detail
+        for detail in interpreter.get_tensor_details()
+        if detail["dtype"] == np.int8 and len(detail["shape"]) == 4 and detail["shape"][0] > 1
+    ]
+    return [len(detail["quantization_parameters"]["scales"]) for detail in constants]
+
+
+def test_int8_per_tensor_stores_one_scale_per_weight_tensor(tmp_path):
+    model = keras_preact.build_resnet(8, family="cifar", input_shape=(28, 28, 1), classes=10)
+    calibration = np.random.default_rng(0).normal(size=(100, 28, 28, 1)).astype("float32")
+    sizes, scales = {}, {}
+    for quantization in ("int8", "int8_per_tensor"):
+        path = tmp_path / f"{quantization}.tflite"
+        sizes[quantization] = export_tflite(model, str(path), quantization, calibration, "fashion_mnist")
+        scales[quantization] = _weight_scales_per_tensor(path)
+    assert scales["int8_per_tensor"] and set(scales["int8_per_tensor"]) == {1}
+    assert max(scales["int8"]) >= 16  # one per output channel
+    assert sizes["int8_per_tensor"] < sizes["int8"]
+
+
 def test_tflite_bad_input_is_named(tmp_path):
     model = keras_preact.build_resnet(8, family="cifar", input_shape=(28, 28, 1), classes=10)
     with pytest.raises(ValueError, match=r"quantization='int4'; expected one of \('float32'"):
@@ -58,6 +85,8 @@ def test_tflite_bad_input_is_named(tmp_path):
         ValueError, match=r"representative_images of shape \(120, 32, 32, 3\); expected \(N, \*\(28, 28, 1\)\)"
     ):
         export_tflite(model, str(tmp_path / "m.tflite"), "int8", np.zeros((120, 32, 32, 3)), "fashion_mnist")
+    with pytest.raises(ValueError, match=r"quantization='int8_per_tensor' needs representative_images"):
+        export_tflite(model, str(tmp_path / "m.tflite"), "int8_per_tensor", None, "fashion_mnist")
     with pytest.raises(ValueError, match=r"5 representative_images; expected at least 100"):
         export_tflite(model, str(tmp_path / "m.tflite"), "int8", np.zeros((5, 28, 28, 1)), "fashion_mnist")
     with pytest.raises(FileExistsError, match=r"TFLite path that is a directory"):
