@@ -9,9 +9,10 @@ weights trained there, or in ports of it (timm, pytorchcv), load and run identic
   normal with std sqrt(2 / n), n = k * k * filters (the Torch code's fan-out).
 * BatchNorm: epsilon 1e-5 and momentum 0.9 (Torch's momentum 0.1 counted the other way).
   `keras_preact.layers.BatchNormalization` is Keras' layer with the same weights and the
-  same results; only its training step on the TensorFlow backend runs TensorFlow's fused
-  kernel. It keeps Keras' class name because Keras 3 weight files key each layer by its
-  class name (`batch_normalization_7`): files written with either class load into both.
+  same results; on the TensorFlow backend its training step, and its inference after a
+  convolution, run TensorFlow's fused kernel. It keeps Keras' class name because Keras 3
+  weight files key each layer by its class name (`batch_normalization_7`): files written
+  with either class load into both.
 * A strided k x k convolution pads k // 2 on every side and then runs "valid". Keras'
   "same" pads only bottom/right when the stride is 2, which shifts every sampled
   position by one pixel relative to Torch. Unstrided convolutions use "same", which
@@ -72,25 +73,30 @@ class LayerFactory:
 
 @keras.saving.register_keras_serializable(package="keras_preact")
 class BatchNormalization(layers.BatchNormalization):
-    """`keras.layers.BatchNormalization` whose training step runs TF's fused kernel.
+    """`keras.layers.BatchNormalization` that runs TF's fused kernel where it pays.
 
     Keras 3 normalises with separate moment, rsqrt, multiply and add ops (about 25
-    graph ops per layer and as many passes over the activations); in training mode on
-    the TensorFlow backend this layer runs `FusedBatchNormV3` and its fused gradient
-    instead. The arithmetic is Keras': batch statistics normalise, and the moving
-    statistics are updated with the *biased* batch variance (the kernel returns the
-    Bessel-corrected one, which is undone) as `moving = momentum * moving + (1 -
-    momentum) * batch`. Inference takes Keras' path (the same kernel with the moving
-    statistics ran 0.90x as fast on this CPU), as do other backends, channels-first
-    inputs, masks, `synchronized` and `renorm`. Variables, names and weight files are
-    those of `keras.layers.BatchNormalization`.
+    graph ops per layer and as many passes over the activations). On the TensorFlow
+    backend, with NHWC float32 inputs, this layer instead runs `FusedBatchNormV3`:
+
+    * in training, always, with its fused gradient. The arithmetic is Keras': batch
+      statistics normalise, and the moving statistics are updated with the *biased*
+      batch variance (the kernel returns the Bessel-corrected one, which is undone) as
+      `moving = momentum * moving + (1 - momentum) * batch`;
+    * in inference, when its input is the output of a `Conv2D` op in a traced graph
+      (the BN inside each unit, and v1's). Grappler's remapper then fuses conv, BN
+      and the ReLU after it into one `_FusedConv2D`. A pre-activation BN reads a sum,
+      which no conv can absorb; the kernel alone ran slower than Keras' multiply-add
+      there (0.98x on PreActResNet50), so those take Keras' path.
+
+    Eager calls, other backends, channels-first or non-float32 inputs, masks,
+    `synchronized` and `renorm` take Keras' path. Variables, names and weight files
+    are those of `keras.layers.BatchNormalization`.
     """
 
-    def _fusable(self, inputs, training, mask):
+    def _fusable(self, inputs, mask):
         return (
-            training
-            and self.trainable
-            and mask is None
+            mask is None
             and keras.backend.backend() == "tensorflow"
             and len(inputs.shape) == 4
             and self.axis in (-1, 3)
@@ -100,9 +106,37 @@ class BatchNormalization(layers.BatchNormalization):
             and not self.renorm
         )
 
+    @staticmethod
+    def _follows_conv(inputs):
+        """Whether `inputs` is a Conv2D op's output in a graph (eager tensors have no op)."""
+        op = getattr(inputs, "op", None)
+        return getattr(op, "type", None) == "Conv2D" and inputs.dtype == "float32"
+
     def call(self, inputs, training=None, mask=None):
-        if not self._fusable(inputs, training, mask):
+        if not self._fusable(inputs, mask):
             return super().call(inputs, training=training, mask=mask)
+        if training and self.trainable:
+            return self._fused_training(inputs)
+        if not training and self._follows_conv(inputs):
+            return self._fused_inference(inputs)
+        return super().call(inputs, training=training, mask=mask)
+
+    def _fused_inference(self, inputs):
+        import tensorflow as tf  # only reached on the TensorFlow backend
+
+        y, *_ = tf.raw_ops.FusedBatchNormV3(
+            x=inputs,
+            scale=ops.cast(self.gamma, "float32"),
+            offset=ops.cast(self.beta, "float32"),
+            mean=ops.cast(self.moving_mean, "float32"),
+            variance=ops.cast(self.moving_variance, "float32"),
+            epsilon=self.epsilon,
+            data_format="NHWC",
+            is_training=False,
+        )
+        return y
+
+    def _fused_training(self, inputs):
         import tensorflow as tf  # only reached on the TensorFlow backend
 
         x = ops.cast(inputs, "float32")

@@ -63,16 +63,52 @@ def test_fused_batch_norm_matches_keras_outputs_gradients_and_moving_statistics(
         assert not np.allclose(fused[-1], _pair(shape, axis)[1].moving_variance.numpy()), "moving stats not updated"
 
 
-def test_fused_batch_norm_runs_the_fused_kernel_in_training_only():
-    def op_types(layer, shape, training):
-        function = tf.function(lambda x: layer(x, training=training))
-        return {op.type for op in function.get_concrete_function(tf.TensorSpec(shape)).graph.get_operations()}
+def _op_types(function, shape):
+    return {op.type for op in tf.function(function).get_concrete_function(tf.TensorSpec(shape)).graph.get_operations()}
 
+
+def _conv_bn(bn_class, shape):
+    """A Conv2D followed by a BN of `bn_class`, both with fixed random weights."""
+    conv = keras.layers.Conv2D(5, 3, padding="same", use_bias=False)
+    bn = bn_class(epsilon=BN_EPSILON, momentum=BN_MOMENTUM)
+    inputs = keras.Input(shape[1:])
+    model = keras.Model(inputs, keras.layers.ReLU()(bn(conv(inputs))))
+    for i, variable in enumerate(model.weights):
+        value = tf.random.stateless_normal(variable.shape, (i, 3))
+        variable.assign(tf.abs(value) + 0.5 if "variance" in variable.path else value)
+    return model
+
+
+def test_fused_batch_norm_runs_the_fused_kernel_in_training_and_after_a_conv():
     layer = _pair((2, 4, 4, 3))[1]
-    assert "FusedBatchNormV3" in op_types(layer, (2, 4, 4, 3), True)
-    assert "FusedBatchNormV3" not in op_types(layer, (2, 4, 4, 3), False)
+    assert "FusedBatchNormV3" in _op_types(lambda x: layer(x, training=True), (2, 4, 4, 3))
+    # In inference, a BN that reads anything but a conv output keeps Keras' ops ...
+    assert "FusedBatchNormV3" not in _op_types(lambda x: layer(x, training=False), (2, 4, 4, 3))
     channels_first = _pair((2, 3, 4, 4), axis=1)[1]
-    assert "FusedBatchNormV3" not in op_types(channels_first, (2, 3, 4, 4), True)
+    assert "FusedBatchNormV3" not in _op_types(lambda x: channels_first(x, training=True), (2, 3, 4, 4))
+    # ... and one that reads a conv output runs the kernel, so Grappler can fuse the two.
+    model = _conv_bn(FusedBatchNormalization, (2, 6, 6, 3))
+    assert "FusedBatchNormV3" in _op_types(lambda x: model(x, training=False), (2, 6, 6, 3))
+
+
+def test_inference_after_a_conv_matches_keras_and_grappler_fuses_conv_bn_relu():
+    from tensorflow.core.protobuf import config_pb2
+    from tensorflow.python.grappler import tf_optimizer
+
+    shape = (2, 6, 6, 3)
+    x = tf.random.stateless_normal(shape, (9, 1)) * 2.0
+    fused, reference = (_conv_bn(cls, shape) for cls in (FusedBatchNormalization, keras.layers.BatchNormalization))
+    run = tf.function(lambda x: fused(x, training=False))
+    np.testing.assert_allclose(run(x), reference(x, training=False), rtol=1e-5, atol=1e-5)
+    concrete = run.get_concrete_function(tf.TensorSpec(shape))
+    graph = concrete.graph
+    for op in graph.get_operations():
+        op._set_device("/device:CPU:0")
+    meta_graph = tf.compat.v1.train.export_meta_graph(graph_def=graph.as_graph_def(add_shapes=True), graph=graph)
+    meta_graph.collection_def["train_op"].node_list.value.extend([t.op.name for t in concrete.outputs])
+    optimized = tf_optimizer.OptimizeGraph(config_pb2.ConfigProto(), meta_graph)
+    fused_ops = [list(node.attr["fused_ops"].list.s) for node in optimized.node if node.op == "_FusedConv2D"]
+    assert fused_ops == [[b"FusedBatchNorm", b"Relu"]], [node.op for node in optimized.node]
 
 
 def test_models_use_fused_batch_norm_and_round_trip(tmp_path):
@@ -102,6 +138,8 @@ def test_weight_files_of_keras_batch_norm_models_load_and_vice_versa(tmp_path):
     fused = keras_preact.get_model("PreActResNet8", weights=path, **kwargs)
     x = np.random.default_rng(1).normal(size=(2, 16, 16, 3)).astype("float32")
     np.testing.assert_allclose(fused(x, training=False), plain(x, training=False), rtol=1e-6, atol=1e-6)
+    traced = tf.function(lambda x: fused(x, training=False))  # the fused inference kernel after convs
+    np.testing.assert_allclose(traced(x), plain(x, training=False), rtol=1e-5, atol=1e-5)
     back = str(tmp_path / "fused.weights.h5")
     fused.save_weights(back)
     plain.load_weights(back)
