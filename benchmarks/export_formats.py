@@ -1,7 +1,8 @@
 """Size and latency of one model in every deployment format, side by side in one run.
 
 Keras (`model.predict` and a direct `model(x, training=False)` call), the TF Serving
-SavedModel's `serving_default`, and TFLite float32 / float16 / dynamic-range / int8
+SavedModel's `serving_default`, and TFLite float32 / float16 / dynamic-range / int8 /
+int8 per-tensor
 run by the LiteRT interpreter with 2 threads. Each is timed on one image and on a
 batch; rounds alternate between formats so that machine noise hits all alike, and
 medians are reported. Goals (issue 4): int8 file <= 0.26x and int8 latency <= 0.75x
@@ -89,10 +90,11 @@ def main():
         size = sizes.get(name, sizes.get("keras (.weights.h5)") if name.startswith("keras") else None)
         one, many = median[(name, 1)] * 1000, median[(name, args.batch)] * 1000
         print(f"{name:22s} {size / 1e6:9.3f} {one:11.2f} {many:13.2f} {args.batch / many * 1000:8.0f}")
-    fp32, int8 = "tflite float32", "tflite int8"
-    print(f"int8 / float32 TFLite: size {sizes[int8] / sizes[fp32]:.2f}x (goal <= 0.26x), "
-          f"latency 1 image {median[(int8, 1)] / median[(fp32, 1)]:.2f}x, "
-          f"batch {median[(int8, args.batch)] / median[(fp32, args.batch)]:.2f}x (goal <= 0.75x)")  # fmt: skip
+    fp32 = "tflite float32"
+    for int8 in ("tflite int8", "tflite int8_per_tensor"):
+        print(f"{int8[7:]} / float32 TFLite: size {sizes[int8] / sizes[fp32]:.3f}x (goal <= 0.26x), "
+              f"latency 1 image {median[(int8, 1)] / median[(fp32, 1)]:.2f}x, "
+              f"batch {median[(int8, args.batch)] / median[(fp32, args.batch)]:.2f}x (goal <= 0.75x)")  # fmt: skip
 
 
 def _tflite_runner(interpreter_class, path, threads):
