@@ -2,9 +2,8 @@
 
 Keras (`model.predict` and a direct `model(x, training=False)` call), the TF Serving
 SavedModel's `serving_default`, and TFLite float32 / float16 / dynamic-range / int8 /
-int8 per-tensor
-run by the LiteRT interpreter with 2 threads. Each is timed on one image and on a
-batch; rounds alternate between formats so that machine noise hits all alike, and
+int8 per-tensor run by the LiteRT interpreter with 2 threads. Each is timed on one
+image and on a batch; rounds alternate between formats so that machine noise hits all alike, and
 medians are reported. Goals (issue 4): int8 file <= 0.26x and int8 latency <= 0.75x
 of the float32 TFLite model.
 
