@@ -101,6 +101,8 @@ def main():
             "wall_seconds": results["wall_seconds"],
             "images_per_second": results["images_per_second"],
             "steps": results["step"],
+            # wall time and images/s cover steps resumed_from..steps (0 for an uninterrupted run)
+            "resumed_from": results.get("resumed_from", 0),
             "status": results["status"],
         }
 
