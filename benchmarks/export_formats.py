@@ -3,8 +3,8 @@
 Keras (`model.predict` and a direct `model(x, training=False)` call), the TF Serving
 SavedModel's `serving_default`, and TFLite float32 / float16 / dynamic-range / int8 /
 int8 per-tensor run by the LiteRT interpreter with 2 threads. Each is timed on one
-image and on a batch; rounds alternate between formats so that machine noise hits all alike, and
-medians are reported. Goals (issue 4): int8 file <= 0.26x and int8 latency <= 0.75x
+image and on a batch; rounds alternate between formats so that machine noise hits all
+alike, and medians are reported. Goals (issue 4): int8 file <= 0.26x and int8 latency <= 0.75x
 of the float32 TFLite model.
 
     python benchmarks/export_formats.py [--model PreActResNet20 --weights fashion_mnist] [--batch 64]
@@ -65,9 +65,8 @@ def main():
         }
         for quantization in export.QUANTIZATIONS:
             path = os.path.join(tmp, f"{quantization}.tflite")
-            sizes[f"tflite {quantization}"] = export.export_tflite(
-                model, path, quantization, calibration if quantization in export.CALIBRATED else None, "fashion_mnist"
-            )
+            size = export.export_tflite(model, path, quantization, calibration, "fashion_mnist")
+            sizes[f"tflite {quantization}"] = size
             runners[f"tflite {quantization}"] = _tflite_runner(Interpreter, path, args.threads)
         times = {(name, n): [] for name in runners for n in (1, args.batch)}
         for name, run in runners.items():  # warm up
@@ -90,8 +89,9 @@ def main():
         one, many = median[(name, 1)] * 1000, median[(name, args.batch)] * 1000
         print(f"{name:22s} {size / 1e6:9.3f} {one:11.2f} {many:13.2f} {args.batch / many * 1000:8.0f}")
     fp32 = "tflite float32"
-    for int8 in ("tflite int8", "tflite int8_per_tensor"):
-        print(f"{int8[7:]} / float32 TFLite: size {sizes[int8] / sizes[fp32]:.3f}x (goal <= 0.26x), "
+    for quantization in export.CALIBRATED:
+        int8 = f"tflite {quantization}"
+        print(f"{quantization} / float32 TFLite: size {sizes[int8] / sizes[fp32]:.3f}x (goal <= 0.26x), "
               f"latency 1 image {median[(int8, 1)] / median[(fp32, 1)]:.2f}x, "
               f"batch {median[(int8, args.batch)] / median[(fp32, args.batch)]:.2f}x (goal <= 0.75x)")  # fmt: skip
 

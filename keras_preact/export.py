@@ -160,7 +160,8 @@ def convert_saved_model_to_tflite(saved_model_dir, quantization="float32", repre
             one weight scale per tensor: a smaller file, and the form that
             accelerators without per-channel support need).
         representative_images: for "int8"/"int8_per_tensor", at least 100 preprocessed images
-            (N, H, W, C) float32, e.g. drawn from the training pipeline.
+            (N, H, W, C) float32, e.g. drawn from the training pipeline; the other
+            quantizations ignore them.
 
     Returns:
         The `.tflite` flatbuffer as bytes.
@@ -356,8 +357,7 @@ def _export(args):
     if args.tflite:
         for quantization in quantizations:
             path = f"{args.tflite}_{quantization}.tflite"
-            images = calibration if quantization in CALIBRATED else None
-            size = export_tflite(model, path, quantization, images, dataset)
+            size = export_tflite(model, path, quantization, calibration, dataset)
             report[path] = {"bytes": size, **parity(expected, run_tflite(path, test_images))}
     print(f"Parity against Keras model(x, training=False) on {len(test_images)} {data or 'random'} images:")
     for path, row in report.items():
