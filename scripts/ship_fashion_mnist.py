@@ -97,6 +97,7 @@ def main():
     def training(results):
         return {
             "model": results["config"]["model"],
+            "recipe": _recipe(results["config"]),
             "test_accuracy": results["eval_accuracy"],
             "wall_seconds": results["wall_seconds"],
             "images_per_second": results["images_per_second"],

@@ -42,6 +42,17 @@ def test_imagenet_recipe_divides_at_epochs_30_and_60_without_warmup():
     assert (config.model, config.batch_size) == ("PreActResNet200", 256)
 
 
+@pytest.mark.parametrize("suffix, epochs, weight_decay", [("", 20, 1e-4), ("_24ep", 24, 5e-4)])
+def test_fashion_mnist_recipes_pair_v1_and_v2_and_divide_at_half_and_three_quarters(suffix, epochs, weight_decay):
+    v1, v2 = (recipes.get_recipe(f"fashion_mnist_resnet20{suffix}_{v}") for v in ("v1", "v2"))
+    assert (v1.model, v2.model) == ("ResNet20", "PreActResNet20")
+    assert {**v1.to_dict(), "model": None} == {**v2.to_dict(), "model": None}
+    epoch = 60_000 // v2.batch_size
+    assert (v2.total_steps, v2.weight_decay, v2.crop_padding) == (epochs * epoch, weight_decay, 2)
+    steps = [0, 400, epochs * epoch // 2 - 1, epochs * epoch // 2, epochs * epoch * 3 // 4]
+    np.testing.assert_allclose(_lr(v2, steps), [0.01, 0.1, 0.1, 0.01, 0.001], rtol=1e-6)
+
+
 def test_every_row_of_table3_has_a_recipe():
     for dataset in ("cifar10", "cifar100"):
         for depth in (110, 164, 1001):
