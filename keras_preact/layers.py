@@ -138,25 +138,38 @@ class BatchNormalization(layers.BatchNormalization):
         return y
 
     def _fused_training(self, inputs):
+        """One FusedBatchNormV3 that also updates the moving statistics.
+
+        With `exponential_avg_factor = 1 - momentum` the kernel returns
+        `(1 - f) * mean_in + f * batch_mean` and `(1 - f) * variance_in + f * a * batch_var`,
+        where `batch_var` is the biased variance and `a = n / max(n - 1, 1)` its Bessel
+        correction (n values per channel). Passing `variance_in = a * moving_variance`
+        and dividing the result by `a` gives Keras' update with the biased variance. This
+        costs about 10 graph ops per layer instead of 40, which is most of the tracing
+        time of a 1001-layer network's first training step.
+        """
         import tensorflow as tf  # only reached on the TensorFlow backend
 
         x = ops.cast(inputs, "float32")
-        y, batch_mean, batch_variance, *_ = tf.raw_ops.FusedBatchNormV3(
+        n = x.shape[0] * x.shape[1] * x.shape[2] if None not in x.shape[:3] else None
+        if n is None:
+            n = tf.cast(tf.reduce_prod(tf.shape(x)[:3]), "float32")
+            bessel = n / tf.maximum(n - 1.0, 1.0)
+        else:
+            bessel = n / max(n - 1, 1)
+        y, moving_mean, moving_variance, *_ = tf.raw_ops.FusedBatchNormV3(
             x=x,
             scale=ops.cast(self.gamma, "float32"),
             offset=ops.cast(self.beta, "float32"),
-            mean=tf.zeros([0]),
-            variance=tf.zeros([0]),
+            mean=ops.cast(self.moving_mean, "float32"),
+            variance=ops.cast(self.moving_variance, "float32") * bessel,
             epsilon=self.epsilon,
-            exponential_avg_factor=1.0,
+            exponential_avg_factor=1.0 - self.momentum,
             data_format="NHWC",
             is_training=True,
         )
-        shape = tf.shape(x)
-        count = tf.cast(shape[0] * shape[1] * shape[2], "float32")
-        biased_variance = batch_variance * (tf.maximum(count, 2.0) - 1.0) / tf.maximum(count, 2.0)
-        self.moving_mean.assign(self.moving_mean * self.momentum + batch_mean * (1.0 - self.momentum))
-        self.moving_variance.assign(self.moving_variance * self.momentum + biased_variance * (1.0 - self.momentum))
+        self.moving_mean.assign(moving_mean)
+        self.moving_variance.assign(moving_variance / bessel)
         return ops.cast(y, self.compute_dtype)
 
 

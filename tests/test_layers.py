@@ -27,22 +27,27 @@ def _pair(shape, axis=-1, **kwargs):
     return pair
 
 
-def _train_step(layer, x, upstream, training):
-    @tf.function
-    def step():
+def _train_step(layer, x, upstream, training, unknown_batch=False):
+    """One traced step; with `unknown_batch` the trace sees a batch dimension of None."""
+    spec = tf.TensorSpec((None, *x.shape[1:]))
+
+    @tf.function(input_signature=[spec, spec] if unknown_batch else None)
+    def step(x, upstream):
         with tf.GradientTape() as tape:
             tape.watch(x)
             y = layer(x, training=training)
             loss = tf.reduce_sum(y * upstream)
         return [y, *tape.gradient(loss, [x, *layer.trainable_variables])]
 
-    outputs = [v.numpy() for v in step()]
+    outputs = [v.numpy() for v in step(x, upstream)]
     return outputs + [layer.moving_mean.numpy(), layer.moving_variance.numpy()]
 
 
 CASES = {
     "train_nhwc": dict(shape=(8, 6, 5, 7), axis=-1, training=True),
     "train_one_pixel": dict(shape=(3, 1, 1, 4), axis=-1, training=True),
+    "train_unknown_batch": dict(shape=(8, 6, 5, 7), axis=-1, training=True, unknown_batch=True),
+    "train_unknown_batch_two_values": dict(shape=(2, 1, 1, 4), axis=-1, training=True, unknown_batch=True),
     "inference": dict(shape=(8, 6, 5, 7), axis=-1, training=False),
     "inference_channels_first_falls_back": dict(shape=(4, 7, 6, 5), axis=1, training=False),
     "train_channels_first_falls_back": dict(shape=(4, 7, 6, 5), axis=1, training=True),
@@ -54,7 +59,8 @@ def test_fused_batch_norm_matches_keras_outputs_gradients_and_moving_statistics(
     shape, axis, training = CASES[case]["shape"], CASES[case]["axis"], CASES[case]["training"]
     x = tf.random.stateless_normal(shape, (7, 1)) * 3.0 + 1.5
     upstream = tf.random.stateless_normal(shape, (7, 2))
-    reference, fused = (_train_step(layer, x, upstream, training) for layer in _pair(shape, axis))
+    unknown_batch = CASES[case].get("unknown_batch", False)
+    reference, fused = (_train_step(layer, x, upstream, training, unknown_batch) for layer in _pair(shape, axis))
     names = ["output", "input gradient", "gamma gradient", "beta gradient", "moving mean", "moving variance"]
     for name, a, b in zip(names, reference, fused):
         scale = max(1.0, float(np.abs(a).max()))
