@@ -7,8 +7,9 @@ Keras 3's `model.fit` does not work under `MultiWorkerMirroredStrategy`
   plus the weight decay 0.5 * wd * sum(w^2) of the conv and dense kernels (the
   gradient wd * w of Torch's SGD weight decay), divided by the replica count; the
   optimizer sums gradients across replicas;
-* the optimizer is built inside the strategy scope before the first traced step
-  (keras-team/keras#23085); XLA is never forced (variable placement errors under
+* the optimizer, `keras_preact.optimizers.SGD` (Keras' SGD with its momentum update
+  as one op per variable), is built inside the strategy scope before the first traced
+  step (keras-team/keras#23085); XLA is never forced (variable placement errors under
   strategies);
 * the input stream is a pure function of (seed, step) (see
   `keras_preact.pipelines`), so a checkpoint of model, optimizer and step resumes
@@ -38,6 +39,7 @@ import tensorflow as tf
 from keras_preact import pipelines, registry
 from keras_preact.checkpoints import AtomicCheckpointManager, atomic_write, atomic_write_text
 from keras_preact.checks import check_choice
+from keras_preact.optimizers import SGD
 from keras_preact.remat import rematerialize
 from keras_preact.resnet import build_resnet
 from keras_preact.schedules import StepSchedule
@@ -213,7 +215,7 @@ class Trainer:
             lr = StepSchedule(
                 schedule["base_lr"], schedule["boundaries"], schedule["warmup_lr"], schedule["warmup_steps"]
             )
-            optimizer = keras.optimizers.SGD(lr, momentum=config.momentum)
+            optimizer = SGD(lr, momentum=config.momentum)
             if config.mixed_precision == "mixed_float16":
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
             optimizer.build(self.model.trainable_variables)
