@@ -16,8 +16,8 @@ Keras 3's `model.fit` does not work under `MultiWorkerMirroredStrategy`
   the run exactly where it stopped;
 * SIGTERM is summed over all replicas at every step, so every worker sees it at the
   same step; they save a checkpoint and return `status="preempted"`;
-* a non-finite loss stops the run without saving: the last checkpoint stays the last
-  good one (`status="nan"`).
+* a non-finite loss, or a non-finite weight found before a checkpoint is written, stops
+  the run without saving: the last checkpoint stays the last good one (`status="nan"`).
 
 Outputs in `workdir` (chief only): `checkpoints/`, `tensorboard/`, `history.csv`,
 `model.keras`, `model.weights.h5` and `results.json`.
@@ -227,6 +227,7 @@ class Trainer:
         )
         self._train_step = tf.function(self._train_step_fn)
         self._eval_step = tf.function(self._eval_step_fn)
+        self._finite = tf.function(self._finite_fn)
 
     # -- steps ---------------------------------------------------------------------------
 
@@ -252,12 +253,28 @@ class Trainer:
         reduce = lambda v: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)  # noqa: E731
         return reduce(loss), reduce(correct) / config.batch_size, reduce(stop)
 
+    def _finite_fn(self):
+        """Whether every float weight is finite. Checked before each checkpoint: a step's
+        loss is computed before its update, so a finite loss can precede an update that
+        overflows (e.g. a huge learning rate)."""
+        weights = [w for w in self.model.weights if tf.as_dtype(w.dtype).is_floating]
+        return tf.reduce_all([tf.reduce_all(tf.math.is_finite(w)) for w in weights])
+
     def _eval_step_fn(self, images, labels):
-        def replica_step(images, labels):
+        def sums(images, labels):
             logits = tf.cast(self.model(images, training=False), tf.float32)
             per_example = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
             correct = tf.cast(tf.argmax(logits, -1) == labels, tf.float32)
-            return tf.reduce_sum(per_example), tf.reduce_sum(correct), tf.cast(tf.size(labels), tf.float32)
+            return tf.reduce_sum(per_example), tf.reduce_sum(correct)
+
+        def replica_step(images, labels):
+            # A replica can get an empty final batch. The model is not run on it: with
+            # oneDNN on (TF 2.21, AVX-512 CPUs), Conv2D of an empty batch returns a tensor
+            # of the input's shape, and the next layer fails on the channel count.
+            loss, correct = tf.cond(
+                tf.size(labels) > 0, lambda: sums(images, labels), lambda: (tf.constant(0.0), tf.constant(0.0))
+            )
+            return loss, correct, tf.cast(tf.size(labels), tf.float32)
 
         results = self.strategy.run(replica_step, (images, labels))
         return [self.strategy.reduce(tf.distribute.ReduceOp.SUM, r, axis=None) for r in results]
@@ -362,6 +379,10 @@ class Trainer:
                         tf.summary.scalar("train/loss", loss)
                         tf.summary.scalar("train/lr", float(self.optimizer.learning_rate))
                         tf.summary.scalar("train/images_per_second", images_per_second)
+                if (float(stop) > 0 or step % config.checkpoint_every == 0 or step == total) and not self._finite():
+                    status = "nan"
+                    print(f"Stopping: non-finite weights after step {step}; the last checkpoint is the last good one.")
+                    break
                 if float(stop) > 0:
                     self.manager.save(step)
                     status = "preempted"

@@ -231,7 +231,16 @@ def _tiny_trainer(tmp_path, *overrides):
     return trainer.Trainer(config, str(tmp_path), "one_device", verbose=0)
 
 
-def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+def test_evaluation_step_accepts_an_empty_batch(tmp_path):
+    """A replica's share of the final evaluation batch can be empty (MirroredStrategy)."""
+    run = _tiny_trainer(tmp_path)
+    sums = run._eval_step(tf.zeros([0, 32, 32, 3]), tf.zeros([0], tf.int64))
+    assert [float(v) for v in sums] == [0.0, 0.0, 0.0]
+    sums = run._eval_step(tf.zeros([2, 32, 32, 3]), tf.constant([0, 1], tf.int64))
+    assert float(sums[2]) == 2.0 and np.isfinite(float(sums[0])) and float(sums[0]) > 0
+
+
+def test_non_finite_loss_or_weights_stop_and_keep_the_last_good_checkpoint(tmp_path):
     run = _tiny_trainer(tmp_path, "base_lr=1e30", "warmup_steps=0", "total_steps=20")
     results = run.train()
     assert results["status"] == "nan" and results["step"] < 20
