@@ -6,19 +6,27 @@ not leak between them) and prints one row:
     model  mode  build_s  first_step_s  next_step_s
 
 Modes (all one SGD-momentum step of cross-entropy on a random batch, TF backend):
+    keras_bn       the peer baseline: the model built with Keras' BatchNormalization,
+                   trained with keras.optimizers.SGD in a tf.function step (optimizer
+                   built beforehand), Grappler off
     fit_naive      model.compile + train_on_batch, optimizer built lazily inside the
                    traced step (what a user gets by default: the step is traced twice)
-    step_naive     a tf.function train step, optimizer built beforehand
+    step_naive     a tf.function train step with keras.optimizers.SGD, optimizer built
+                   beforehand
     step_no_grappler  the same with Grappler's graph rewrites switched off
     step_xla       the same compiled with XLA (jit_compile=True)
+    package        the package's training step: a tf.function step with
+                   keras_preact.optimizers.SGD (one ResourceApplyKerasMomentum op per
+                   variable), Grappler on
+    package_no_grappler  the same with Grappler off
 
-Two experiments on top of step_no_grappler (not part of the package; see the README):
-    fast_sgd       SGD-momentum applied with one ResourceApplyKerasMomentum op per
-                   variable (Keras' SGD arithmetic, accum = m * accum - lr * g;
-                   var += accum) instead of Keras' ~10 traced ops and reads
-    shared_units   fast_sgd, and every residual unit run through a tf.function over
-                   the unit's weights (`stateless_call` of one template unit), so the
-                   333 units of ResNet-1001 are traced as 6 distinct functions
+Every mode but keras_bn builds the model with the package's BatchNormalization (one
+FusedBatchNormV3 per layer in training, moving statistics included).
+
+One experiment on top of package_no_grappler (not part of the package; see the README):
+    shared_units   every residual unit run through a tf.function over the unit's
+                   weights (`stateless_call` of one template unit), so the 333 units of
+                   ResNet-1001 are traced as 6 distinct functions
 
 Usage: python benchmarks/first_step.py [--models PreActResNet1001 PreActResNet200]
        [--modes ...] [--batch 8]
@@ -30,30 +38,29 @@ import os
 import subprocess
 import sys
 import time
+from unittest import mock
 
-MODES = ("fit_naive", "step_naive", "step_no_grappler", "step_xla", "fast_sgd", "shared_units")
+MODES = (
+    "keras_bn",
+    "fit_naive",
+    "step_naive",
+    "step_no_grappler",
+    "step_xla",
+    "package",
+    "package_no_grappler",
+    "shared_units",
+)
+NO_GRAPPLER = ("keras_bn", "step_no_grappler", "package_no_grappler", "shared_units")
+PACKAGE_SGD = ("package", "package_no_grappler", "shared_units")
 INPUT = {"PreActResNet1001": (32, 32, 3), "PreActResNet200": (224, 224, 3)}
 
 
-def _experiments():
-    """FastSGD and share_unit_traces (defined here so that importing them needs TF)."""
+def _share_unit_traces():
+    """share_unit_traces (defined here so that importing it needs TF)."""
     import keras
     import tensorflow as tf
 
     from keras_preact.graph import unit_boundaries
-
-    class FastSGD(keras.optimizers.SGD):
-        def update_step(self, gradient, variable, learning_rate):
-            if not self.momentum or self.nesterov:
-                return super().update_step(gradient, variable, learning_rate)
-            accum = self.momentums[self._get_variable_index(variable)]
-            tf.raw_ops.ResourceApplyKerasMomentum(
-                var=variable.handle,
-                accum=accum.value.handle,
-                lr=tf.cast(learning_rate, variable.dtype),
-                grad=tf.cast(gradient, variable.dtype),
-                momentum=tf.cast(self.momentum, variable.dtype),
-            )
 
     class SharedTraceUnit(keras.layers.Layer):
         def __init__(self, unit, function, **kwargs):
@@ -101,29 +108,33 @@ def _experiments():
         x = keras.Model(boundaries[-1], model.outputs)(x)
         return keras.Model(inputs, x)
 
-    return FastSGD, share_unit_traces
+    return share_unit_traces
 
 
 def run_one(model_name, mode, batch):
     import numpy as np
     import tensorflow as tf
 
-    if mode in ("step_no_grappler", "fast_sgd", "shared_units"):
+    if mode in NO_GRAPPLER:
         tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
     import keras
 
     import keras_preact
+    from keras_preact import optimizers
 
-    FastSGD, share_unit_traces = _experiments()
     shape = INPUT.get(model_name, (32, 32, 3))
     start = time.perf_counter()
-    model = keras_preact.get_model(model_name, input_shape=shape)
+    if mode == "keras_bn":
+        with mock.patch.object(keras_preact.layers, "BatchNormalization", keras.layers.BatchNormalization):
+            model = keras_preact.get_model(model_name, input_shape=shape)
+    else:
+        model = keras_preact.get_model(model_name, input_shape=shape)
     build_s = time.perf_counter() - start
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 1, (batch, *shape)).astype("float32")
     y = rng.integers(0, model.output_shape[-1], batch)
-    optimizer = (FastSGD if mode in ("fast_sgd", "shared_units") else keras.optimizers.SGD)(0.1, momentum=0.9)
-    network = share_unit_traces(model) if mode == "shared_units" else model
+    optimizer = (optimizers.SGD if mode in PACKAGE_SGD else keras.optimizers.SGD)(0.1, momentum=0.9)
+    network = _share_unit_traces()(model) if mode == "shared_units" else model
     if mode == "fit_naive":
         model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", jit_compile=False)
         step = lambda: model.train_on_batch(x, y)  # noqa: E731
@@ -161,7 +172,7 @@ def main():
     if args.child:
         print(json.dumps(run_one(*args.child, args.batch)))
         return
-    print(f"{'model':<18} {'mode':<17} {'build_s':>8} {'first_step_s':>13} {'next_step_s':>12}", flush=True)
+    print(f"{'model':<18} {'mode':<20} {'build_s':>8} {'first_step_s':>13} {'next_step_s':>12}", flush=True)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     for model_name in args.models:
         for mode in args.modes:
@@ -172,11 +183,11 @@ def main():
                 env=env,
             )
             if out.returncode:
-                print(f"{model_name:<18} {mode:<17} failed: {out.stderr.strip().splitlines()[-1]}", flush=True)
+                print(f"{model_name:<18} {mode:<20} failed: {out.stderr.strip().splitlines()[-1]}", flush=True)
                 continue
             r = json.loads(out.stdout.strip().splitlines()[-1])
             print(
-                f"{r['model']:<18} {r['mode']:<17} {r['build_s']:>8.1f} {r['first_step_s']:>13.1f} "
+                f"{r['model']:<18} {r['mode']:<20} {r['build_s']:>8.1f} {r['first_step_s']:>13.1f} "
                 f"{r['next_step_s']:>12.2f}",
                 flush=True,
             )
