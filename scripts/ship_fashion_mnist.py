@@ -1,6 +1,7 @@
 """Curate the shipped Fashion-MNIST artifacts in saved_models/ from a finished training run.
 
-    python scripts/ship_fashion_mnist.py --workdir runs/fm20_v2 [--v1-workdir runs/fm20_v1]
+    python scripts/ship_fashion_mnist.py --workdir runs/fm60_v2 [--report-workdir runs/fm60_v1 ...]
+    python scripts/ship_fashion_mnist.py --workdir runs/fm60_v2 --report-workdir runs/fm60_v1 --runs-only
 
 1. copies the run's `model.weights.h5` to saved_models/<model>_fashion_mnist.weights.h5;
 2. exports it with the export command (TF Serving SavedModel, TFLite float32 and int8
@@ -10,6 +11,10 @@
    the LiteRT interpreter);
 4. writes saved_models/manifest.json (SHA-256, bytes, accuracy, recipe, training wall time
    and images/s, versions), which `keras_preact` reads to register `weights="fashion_mnist"`.
+
+`--report-workdir` adds other finished runs (the v1 counterpart, other recipes) to the
+manifest's `training_runs` without shipping them; `--runs-only` rewrites only that list
+in the existing manifest (steps 1-3 skipped, the artifacts untouched).
 """
 
 import argparse
@@ -35,13 +40,32 @@ def accuracy(logits, labels):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", required=True)
-    parser.add_argument("--v1-workdir", help="the v1 counterpart's run, reported in the manifest (not shipped)")
+    parser.add_argument(
+        "--report-workdir",
+        "--v1-workdir",
+        dest="report_workdirs",
+        action="append",
+        default=[],
+        help="another finished run reported in the manifest, not shipped (repeatable)",
+    )
+    parser.add_argument("--runs-only", action="store_true", help="only rewrite training_runs of the manifest")
     parser.add_argument("--out", default=os.path.join(ROOT, "saved_models"))
     args = parser.parse_args()
     saved_dir = os.path.abspath(args.out)
     with open(os.path.join(args.workdir, "results.json")) as f:
         results = json.load(f)
     config = results["config"]
+    runs = [_training(results)]
+    for workdir in args.report_workdirs:
+        with open(os.path.join(workdir, "results.json")) as f:
+            runs.append(_training(json.load(f)))
+    if args.runs_only:
+        path = os.path.join(saved_dir, "manifest.json")
+        with open(path) as f:
+            manifest = json.load(f)
+        manifest["training_runs"] = runs
+        _write_manifest(path, manifest)
+        return
     model_name, prefix = config["model"], config["model"].lower() + "_fashion_mnist"
     os.makedirs(saved_dir, exist_ok=True)
     weights = os.path.join(saved_dir, prefix + ".weights.h5")
@@ -94,26 +118,7 @@ def main():
         entry["max_abs_logit_diff_from_keras"] = row["max_abs_diff"]
         artifacts.append(entry)
 
-    def training(results):
-        return {
-            "model": results["config"]["model"],
-            "recipe": _recipe(results["config"]),
-            "test_accuracy": results["eval_accuracy"],
-            "wall_seconds": results["wall_seconds"],
-            "images_per_second": results["images_per_second"],
-            "steps": results["step"],
-            # wall time and images/s cover steps resumed_from..steps (0 for an uninterrupted run)
-            "resumed_from": results.get("resumed_from", 0),
-            "status": results["status"],
-        }
-
-    runs = [training(results)]
     command_of = {model_name: "keras-preact-train --recipe " + _recipe(config) + " --workdir runs/" + prefix}
-    if args.v1_workdir:
-        path = os.path.join(args.v1_workdir, "results.json")
-        if os.path.exists(path):
-            with open(path) as f:
-                runs.append(training(json.load(f)))
     manifest = {
         "description": "Curated Fashion-MNIST artifacts of keras_preact; see README 'Shipped weights'.",
         "recipe": config,
@@ -125,11 +130,30 @@ def main():
         "versions": trainer.versions(),
         "artifacts": artifacts,
     }
-    with open(os.path.join(saved_dir, "manifest.json"), "w") as f:
-        json.dump(manifest, f, indent=2)
-        f.write("\n")
+    _write_manifest(os.path.join(saved_dir, "manifest.json"), manifest)
     for entry in artifacts:
         print(f"{entry['path']:60s} {entry['bytes'] / 1e6:6.2f} MB  test accuracy {entry['test_accuracy'] * 100:.2f}%")
+
+
+def _training(results):
+    """A run's entry in the manifest's training_runs."""
+    return {
+        "model": results["config"]["model"],
+        "recipe": _recipe(results["config"]),
+        "test_accuracy": results["eval_accuracy"],
+        "wall_seconds": results["wall_seconds"],
+        "images_per_second": results["images_per_second"],
+        "steps": results["step"],
+        # wall time and images/s cover steps resumed_from..steps (0 for an uninterrupted run)
+        "resumed_from": results.get("resumed_from", 0),
+        "status": results["status"],
+    }
+
+
+def _write_manifest(path, manifest):
+    with open(path, "w") as f:
+        json.dump(manifest, f, indent=2)
+        f.write("\n")
 
 
 def _recipe(config):
