@@ -13,8 +13,9 @@
    and images/s, versions), which `keras_preact` reads to register `weights="fashion_mnist"`.
 
 `--report-workdir` adds other finished runs (the v1 counterpart, other recipes) to the
-manifest's `training_runs` without shipping them; `--runs-only` rewrites only that list
-in the existing manifest (steps 1-3 skipped, the artifacts untouched).
+manifest's `training_runs` without shipping them; runs of other recipes already listed
+there are kept. `--runs-only` rewrites only that list in the existing manifest (steps 1-3
+skipped, the artifacts untouched).
 """
 
 import argparse
@@ -59,12 +60,13 @@ def main():
     for workdir in args.report_workdirs:
         with open(os.path.join(workdir, "results.json")) as f:
             runs.append(_training(json.load(f)))
+    manifest_path = os.path.join(saved_dir, "manifest.json")
+    runs = _with_earlier_runs(manifest_path, runs)
     if args.runs_only:
-        path = os.path.join(saved_dir, "manifest.json")
-        with open(path) as f:
+        with open(manifest_path) as f:
             manifest = json.load(f)
         manifest["training_runs"] = runs
-        _write_manifest(path, manifest)
+        _write_manifest(manifest_path, manifest)
         return
     model_name, prefix = config["model"], config["model"].lower() + "_fashion_mnist"
     os.makedirs(saved_dir, exist_ok=True)
@@ -130,7 +132,7 @@ def main():
         "versions": trainer.versions(),
         "artifacts": artifacts,
     }
-    _write_manifest(os.path.join(saved_dir, "manifest.json"), manifest)
+    _write_manifest(manifest_path, manifest)
     for entry in artifacts:
         print(f"{entry['path']:60s} {entry['bytes'] / 1e6:6.2f} MB  test accuracy {entry['test_accuracy'] * 100:.2f}%")
 
@@ -148,6 +150,17 @@ def _training(results):
         "resumed_from": results.get("resumed_from", 0),
         "status": results["status"],
     }
+
+
+def _with_earlier_runs(manifest_path, runs):
+    """`runs`, then the existing manifest's runs of other recipes (their work directories
+    may be gone, so they are carried over rather than dropped)."""
+    if not os.path.exists(manifest_path):
+        return runs
+    with open(manifest_path) as f:
+        earlier = json.load(f).get("training_runs", [])
+    recipes = {run["recipe"] for run in runs}
+    return runs + [run for run in earlier if run.get("recipe") not in recipes]
 
 
 def _write_manifest(path, manifest):
