@@ -151,11 +151,11 @@ class BatchNormalization(layers.BatchNormalization):
         import tensorflow as tf  # only reached on the TensorFlow backend
 
         x = ops.cast(inputs, "float32")
-        n = x.shape[0] * x.shape[1] * x.shape[2] if None not in x.shape[:3] else None
-        if n is None:
+        if None in x.shape[:3]:
             n = tf.cast(tf.reduce_prod(tf.shape(x)[:3]), "float32")
             bessel = n / tf.maximum(n - 1.0, 1.0)
         else:
+            n = x.shape[0] * x.shape[1] * x.shape[2]
             bessel = n / max(n - 1, 1)
         y, moving_mean, moving_variance, *_ = tf.raw_ops.FusedBatchNormV3(
             x=x,

@@ -379,19 +379,23 @@ class Trainer:
                         tf.summary.scalar("train/loss", loss)
                         tf.summary.scalar("train/lr", float(self.optimizer.learning_rate))
                         tf.summary.scalar("train/images_per_second", images_per_second)
-                if (float(stop) > 0 or step % config.checkpoint_every == 0 or step == total) and not self._finite():
-                    status = "nan"
-                    print(f"Stopping: non-finite weights after step {step}; the last checkpoint is the last good one.")
-                    break
-                if float(stop) > 0:
+                preempted = float(stop) > 0
+                if preempted or step % config.checkpoint_every == 0 or step == total:
+                    if not self._finite():
+                        status = "nan"
+                        print(
+                            f"Stopping: non-finite weights after step {step};",
+                            "the last checkpoint is the last good one.",
+                        )
+                        break
                     self.manager.save(step)
-                    status = "preempted"
-                    print(
-                        f"SIGTERM: saved the checkpoint of step {step} and stopped; re-run the same command to resume."
-                    )
-                    break
-                if step % config.checkpoint_every == 0 or step == total:
-                    self.manager.save(step)
+                    if preempted:
+                        status = "preempted"
+                        print(
+                            f"SIGTERM: saved the checkpoint of step {step} and stopped;",
+                            "re-run the same command to resume.",
+                        )
+                        break
                 if step % config.eval_every == 0 or step == total:
                     metrics = self.evaluate()
                     losses, accuracies = zip(*window)

@@ -61,12 +61,13 @@ def main():
         with open(os.path.join(workdir, "results.json")) as f:
             runs.append(_training(json.load(f)))
     manifest_path = os.path.join(saved_dir, "manifest.json")
-    runs = _with_earlier_runs(manifest_path, runs)
-    if args.runs_only:
+    earlier = {}
+    if os.path.exists(manifest_path):
         with open(manifest_path) as f:
-            manifest = json.load(f)
-        manifest["training_runs"] = runs
-        _write_manifest(manifest_path, manifest)
+            earlier = json.load(f)
+    runs = _with_earlier_runs(earlier.get("training_runs", []), runs)
+    if args.runs_only:
+        _write_manifest(manifest_path, {**earlier, "training_runs": runs})
         return
     model_name, prefix = config["model"], config["model"].lower() + "_fashion_mnist"
     os.makedirs(saved_dir, exist_ok=True)
@@ -152,13 +153,9 @@ def _training(results):
     }
 
 
-def _with_earlier_runs(manifest_path, runs):
-    """`runs`, then the existing manifest's runs of other recipes (their work directories
-    may be gone, so they are carried over rather than dropped)."""
-    if not os.path.exists(manifest_path):
-        return runs
-    with open(manifest_path) as f:
-        earlier = json.load(f).get("training_runs", [])
+def _with_earlier_runs(earlier, runs):
+    """`runs`, then the existing manifest's runs (`earlier`) of other recipes (their work
+    directories may be gone, so they are carried over rather than dropped)."""
     recipes = {run["recipe"] for run in runs}
     return runs + [run for run in earlier if run.get("recipe") not in recipes]
 
