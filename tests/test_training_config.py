@@ -43,7 +43,8 @@ def test_imagenet_recipe_divides_at_epochs_30_and_60_without_warmup():
 
 
 @pytest.mark.parametrize(
-    "suffix, epochs, weight_decay", [("", 20, 1e-4), ("_24ep", 24, 5e-4), ("_30ep", 30, 5e-4), ("_60ep", 60, 5e-4)]
+    "suffix, epochs, weight_decay",
+    [("", 20, 1e-4), ("_24ep", 24, 5e-4), ("_30ep", 30, 5e-4), ("_36ep", 36, 5e-4), ("_60ep", 60, 5e-4)],
 )
 def test_fashion_mnist_recipes_pair_v1_and_v2_and_divide_at_half_and_three_quarters(suffix, epochs, weight_decay):
     v1, v2 = (recipes.get_recipe(f"fashion_mnist_resnet20{suffix}_{v}") for v in ("v1", "v2"))
