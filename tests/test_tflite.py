@@ -70,14 +70,22 @@ def _weight_scales_per_tensor(path):
     return [len(detail["quantization_parameters"]["scales"]) for detail in constants]
 
 
-def test_int8_per_tensor_stores_one_scale_per_weight_tensor(tmp_path):
+def _export_small_model(tmp_path, quantizations):
+    """A PreActResNet8 for 28x28x1 and the sizes of its exports to `<quantization>.tflite`."""
     model = keras_preact.build_resnet(8, family="cifar", input_shape=(28, 28, 1), classes=10)
     calibration = np.random.default_rng(0).normal(size=(100, 28, 28, 1)).astype("float32")
-    sizes, scales = {}, {}
-    for quantization in ("int8", "int8_per_tensor"):
-        path = tmp_path / f"{quantization}.tflite"
-        sizes[quantization] = export_tflite(model, str(path), quantization, calibration, "fashion_mnist")
-        scales[quantization] = _weight_scales_per_tensor(path)
+    sizes = {
+        quantization: export_tflite(
+            model, str(tmp_path / f"{quantization}.tflite"), quantization, calibration, "fashion_mnist"
+        )
+        for quantization in quantizations
+    }
+    return model, sizes
+
+
+def test_int8_per_tensor_stores_one_scale_per_weight_tensor(tmp_path):
+    _, sizes = _export_small_model(tmp_path, ("int8", "int8_per_tensor"))
+    scales = {quantization: _weight_scales_per_tensor(tmp_path / f"{quantization}.tflite") for quantization in sizes}
     assert scales["int8_per_tensor"] and set(scales["int8_per_tensor"]) == {1}
     assert max(scales["int8"]) >= 16  # one per output channel
     assert sizes["int8_per_tensor"] < sizes["int8"]
@@ -96,20 +104,17 @@ def _constants(path):
 
 
 def test_float16_stores_weights_of_1024_values_or_more_as_float16(tmp_path):
-    model = keras_preact.build_resnet(8, family="cifar", input_shape=(28, 28, 1), classes=10)
-    images = np.random.default_rng(0).normal(size=(7, 28, 28, 1)).astype("float32")
-    sizes, logits = {}, {}
-    for quantization in ("float32", "float16"):
-        path = tmp_path / f"{quantization}.tflite"
-        sizes[quantization] = export_tflite(model, str(path), quantization, dataset="fashion_mnist")
-        logits[quantization] = run_tflite(path, images)
+    model, sizes = _export_small_model(tmp_path, ("float32", "float16"))
+    images = np.random.default_rng(1).normal(size=(7, 28, 28, 1)).astype("float32")
     half = _constants(tmp_path / "float16.tflite")
     assert {count >= FLOAT16_MIN_ELEMENTS for kind, count in half if kind == "FLOAT16"} == {True}
     assert {count < FLOAT16_MIN_ELEMENTS for kind, count in half if kind == "FLOAT32"} == {True}
     large = sum(count for kind, count in _constants(tmp_path / "float32.tflite") if count >= FLOAT16_MIN_ELEMENTS)
     assert large == sum(count for kind, count in half if kind == "FLOAT16") > 0
     assert sizes["float16"] < 0.6 * sizes["float32"]
-    np.testing.assert_allclose(logits["float16"], keras_logits(model, images), atol=LOGIT_TOLERANCE["float16"])
+    np.testing.assert_allclose(
+        run_tflite(tmp_path / "float16.tflite", images), keras_logits(model, images), atol=LOGIT_TOLERANCE["float16"]
+    )
 
 
 def test_tflite_bad_input_is_named(tmp_path):
