@@ -213,7 +213,7 @@ def store_weights_as_float16(flatbuffer, min_elements=FLOAT16_MIN_ELEMENTS):
     if model.buffers[0].data is not None and len(model.buffers[0].data):
         raise ValueError("Received: a flatbuffer whose buffer 0 is not the empty buffer; expected a TFLite model.")
     dequantize = _operator_code(model, schema, schema.BuiltinOperator.DEQUANTIZE, version=3)
-    stored_as_float32 = set()
+    replaced = set()
     for subgraph in model.subgraphs:
         computed = {int(index) for op in subgraph.operators for index in op.outputs}
         reads = []
@@ -233,14 +233,14 @@ def store_weights_as_float16(flatbuffer, min_elements=FLOAT16_MIN_ELEMENTS):
             constant.shape, constant.name = tensor.shape, tensor.name
             constant.type, constant.buffer = schema.TensorType.FLOAT16, len(model.buffers) - 1
             subgraph.tensors.append(constant)
-            stored_as_float32.add(tensor.buffer)
+            replaced.add(tensor.buffer)
             tensor.buffer = 0  # now computed by the DEQUANTIZE op
             read = schema.OperatorT()
             read.opcodeIndex, read.inputs, read.outputs = dequantize, [len(subgraph.tensors) - 1], [index]
             reads.append(read)
         subgraph.operators = reads + list(subgraph.operators or [])
     still_read = {tensor.buffer for subgraph in model.subgraphs for tensor in subgraph.tensors}
-    for buffer in stored_as_float32 - still_read:
+    for buffer in replaced - still_read:
         model.buffers[buffer].data = None
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
