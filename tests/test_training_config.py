@@ -43,17 +43,25 @@ def test_imagenet_recipe_divides_at_epochs_30_and_60_without_warmup():
 
 
 @pytest.mark.parametrize(
-    "suffix, epochs, weight_decay",
-    [("", 20, 1e-4), ("_24ep", 24, 5e-4), ("_30ep", 30, 5e-4), ("_36ep", 36, 5e-4), ("_60ep", 60, 5e-4)],
+    "suffix, epochs, weight_decay, decay_epochs",
+    [
+        ("", 20, 1e-4, (10, 15)),
+        ("_24ep", 24, 5e-4, (12, 18)),
+        ("_30ep", 30, 5e-4, (15, 22.5)),
+        ("_36ep", 36, 5e-4, (18, 27)),
+        ("_60ep", 60, 5e-4, (30, 45)),
+        ("_34ep_decay30_32", 34, 5e-4, (30, 32)),
+    ],
 )
-def test_fashion_mnist_recipes_pair_v1_and_v2_and_divide_at_half_and_three_quarters(suffix, epochs, weight_decay):
+def test_fashion_mnist_recipes_pair_v1_and_v2_and_divide_lr_by_10_twice(suffix, epochs, weight_decay, decay_epochs):
     v1, v2 = (recipes.get_recipe(f"fashion_mnist_resnet20{suffix}_{v}") for v in ("v1", "v2"))
     assert (v1.model, v2.model) == ("ResNet20", "PreActResNet20")
     assert {**v1.to_dict(), "model": None} == {**v2.to_dict(), "model": None}
     epoch = 60_000 // v2.batch_size
     assert (v2.total_steps, v2.weight_decay, v2.crop_padding) == (epochs * epoch, weight_decay, 2)
-    steps = [0, 400, epochs * epoch // 2 - 1, epochs * epoch // 2, epochs * epoch * 3 // 4]
-    np.testing.assert_allclose(_lr(v2, steps), [0.01, 0.1, 0.1, 0.01, 0.001], rtol=1e-6)
+    first, second = (int(decay * epoch) for decay in decay_epochs)
+    steps = [0, 400, first - 1, first, second - 1, second, epochs * epoch - 1]
+    np.testing.assert_allclose(_lr(v2, steps), [0.01, 0.1, 0.1, 0.01, 0.01, 0.001, 0.001], rtol=1e-6)
 
 
 def test_every_row_of_table3_has_a_recipe():
