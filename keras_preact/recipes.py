@@ -114,10 +114,9 @@ def _table3_recipes():
 def _fashion_mnist_recipes(suffix, epochs, weight_decay, decay_epochs=None):
     """ResNet20 v1 and PreActResNet20 on Fashion-MNIST: `epochs` of 468 steps of 128,
     lr divided by 10 at `decay_epochs` (default: at 50% and 75% of the steps), crops padded by 2."""
-    epoch = 468
-    boundaries = (epochs * epoch // 2, epochs * epoch * 3 // 4)
-    if decay_epochs is not None:
-        boundaries = tuple(decay * epoch for decay in decay_epochs)
+    epoch = 468  # divisible by 4, so the default boundaries are whole steps
+    decay_epochs = decay_epochs or (epochs / 2, epochs * 3 / 4)
+    boundaries = tuple(int(decay * epoch) for decay in decay_epochs)
     return {
         f"fashion_mnist_resnet20{suffix}_{version}": TrainConfig(
             model=f"{prefix}20",
