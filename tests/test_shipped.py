@@ -49,7 +49,7 @@ def test_shipped_weights_load_offline_and_reach_the_manifest_accuracy(test_set, 
     images, labels = test_set
     accuracy = np.mean(export.keras_logits(model, images).argmax(-1) == labels)
     assert abs(accuracy - WEIGHTS["test_accuracy"]) <= TOLERANCE
-    assert accuracy >= 0.9395  # 93.97% shipped; issue 5's target of 94.0% is 3 test images away
+    assert accuracy >= 0.940  # issue 5's target; the shipped 60-epoch weights reach 94.63%
 
 
 @needs_fashion_mnist
