@@ -3,7 +3,9 @@
 A BN that directly follows a conv (every BN of v1, and the BN inside a v2 unit between
 its convolutions) is folded into the conv by the converter. A v2 unit's pre-activation
 BN acts on the sum x_l (shortcut + residual) and is followed by a ReLU, so it cannot be
-folded into any conv and stays as a MUL + ADD pair. This script converts v1 and v2 at
+folded into any conv: it stays as one standalone op per unit (a DEPTHWISE_CONV_2D with
+the ReLU fused, from keras_preact.layers.BatchNormalization's inference path; a MUL
+before that path existed). This script converts v1 and v2 at
 the same depth to float32 and int8 TFLite, counts the ops of each type in the converted
 graphs, and times both with the LiteRT interpreter side by side (rounds alternate; medians):
 the v2/v1 latency ratio bounds what folding could still win.

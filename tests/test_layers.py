@@ -1,4 +1,4 @@
-"""keras_preact.layers.BatchNormalization: Keras' arithmetic through TF's fused kernel."""
+"""keras_preact.layers.BatchNormalization: Keras' arithmetic through TF's fused kernels."""
 
 from unittest import mock
 
@@ -85,36 +85,77 @@ def _conv_bn(bn_class, shape):
     return model
 
 
-def test_fused_batch_norm_runs_the_fused_kernel_in_training_and_after_a_conv():
+def _bn_on_a_sum(bn_class, shape):
+    """A BN reading the sum of two inputs, then a ReLU: a pre-activation, with random weights."""
+    a, b = keras.Input(shape[1:]), keras.Input(shape[1:])
+    bn = bn_class(epsilon=BN_EPSILON, momentum=BN_MOMENTUM)
+    model = keras.Model([a, b], keras.layers.ReLU()(bn(keras.layers.Add()([a, b]))))
+    for i, variable in enumerate(model.weights):
+        value = tf.random.stateless_normal(variable.shape, (i, 4))
+        variable.assign(tf.abs(value) + 0.5 if "variance" in variable.path else value)
+    return model
+
+
+def test_inference_kernels_by_producer_training_and_layout():
     layer = _pair((2, 4, 4, 3))[1]
     assert "FusedBatchNormV3" in _op_types(lambda x: layer(x, training=True), (2, 4, 4, 3))
-    # In inference, a BN that reads anything but a conv output keeps Keras' ops ...
-    assert "FusedBatchNormV3" not in _op_types(lambda x: layer(x, training=False), (2, 4, 4, 3))
+    # In inference, a BN that reads anything but a conv output is a 1x1 depthwise conv ...
+    inference = _op_types(lambda x: layer(x, training=False), (2, 4, 4, 3))
+    assert "DepthwiseConv2dNative" in inference and "FusedBatchNormV3" not in inference
     channels_first = _pair((2, 3, 4, 4), axis=1)[1]
-    assert "FusedBatchNormV3" not in _op_types(lambda x: channels_first(x, training=True), (2, 3, 4, 4))
+    for training in (True, False):
+        keras_ops = _op_types(lambda x: channels_first(x, training=training), (2, 3, 4, 4))
+        assert not {"FusedBatchNormV3", "DepthwiseConv2dNative"} & keras_ops
     # ... and one that reads a conv output runs the kernel, so Grappler can fuse the two.
     model = _conv_bn(FusedBatchNormalization, (2, 6, 6, 3))
     assert "FusedBatchNormV3" in _op_types(lambda x: model(x, training=False), (2, 6, 6, 3))
 
 
-def test_inference_after_a_conv_matches_keras_and_grappler_fuses_conv_bn_relu():
+def _grappler_nodes(run, *specs):
+    """The nodes of `run`'s graph after Grappler's CPU optimisations (remapper included)."""
     from tensorflow.core.protobuf import config_pb2
     from tensorflow.python.grappler import tf_optimizer
 
-    shape = (2, 6, 6, 3)
-    x = tf.random.stateless_normal(shape, (9, 1)) * 2.0
-    fused, reference = (_conv_bn(cls, shape) for cls in (FusedBatchNormalization, keras.layers.BatchNormalization))
-    run = tf.function(lambda x: fused(x, training=False))
-    np.testing.assert_allclose(run(x), reference(x, training=False), rtol=1e-5, atol=1e-5)
-    concrete = run.get_concrete_function(tf.TensorSpec(shape))
+    concrete = run.get_concrete_function(*specs)
     graph = concrete.graph
     for op in graph.get_operations():
         op._set_device("/device:CPU:0")
     meta_graph = tf.compat.v1.train.export_meta_graph(graph_def=graph.as_graph_def(add_shapes=True), graph=graph)
     meta_graph.collection_def["train_op"].node_list.value.extend([t.op.name for t in concrete.outputs])
-    optimized = tf_optimizer.OptimizeGraph(config_pb2.ConfigProto(), meta_graph)
-    fused_ops = [list(node.attr["fused_ops"].list.s) for node in optimized.node if node.op == "_FusedConv2D"]
-    assert fused_ops == [[b"FusedBatchNorm", b"Relu"]], [node.op for node in optimized.node]
+    return tf_optimizer.OptimizeGraph(config_pb2.ConfigProto(), meta_graph).node
+
+
+def test_inference_after_a_conv_matches_keras_and_grappler_fuses_conv_bn_relu():
+    shape = (2, 6, 6, 3)
+    x = tf.random.stateless_normal(shape, (9, 1)) * 2.0
+    fused, reference = (_conv_bn(cls, shape) for cls in (FusedBatchNormalization, keras.layers.BatchNormalization))
+    run = tf.function(lambda x: fused(x, training=False))
+    np.testing.assert_allclose(run(x), reference(x, training=False), rtol=1e-5, atol=1e-5)
+    nodes = _grappler_nodes(run, tf.TensorSpec(shape))
+    fused_ops = [list(node.attr["fused_ops"].list.s) for node in nodes if node.op == "_FusedConv2D"]
+    assert fused_ops == [[b"FusedBatchNorm", b"Relu"]], [node.op for node in nodes]
+
+
+def _onednn_enabled():
+    from tensorflow.python.util import _pywrap_util_port
+
+    return _pywrap_util_port.IsMklEnabled()
+
+
+def test_preactivation_inference_matches_keras_and_grappler_fuses_bn_relu():
+    """The fusion is oneDNN's (on by default in x86 Linux builds; TF_ENABLE_ONEDNN_OPTS=0 turns it off)."""
+    shape = (2, 5, 4, 6)
+    a, b = (tf.random.stateless_normal(shape, (9, seed)) * 2.0 for seed in (2, 3))
+    fused, reference = (_bn_on_a_sum(cls, shape) for cls in (FusedBatchNormalization, keras.layers.BatchNormalization))
+    fused.set_weights(reference.get_weights())
+    run = tf.function(lambda a, b: fused([a, b], training=False))
+    np.testing.assert_allclose(run(a, b), reference([a, b], training=False), rtol=1e-6, atol=1e-6)
+    if not _onednn_enabled():
+        pytest.skip("Grappler fuses depthwise conv, bias add and ReLU only with oneDNN")
+    nodes = _grappler_nodes(run, tf.TensorSpec(shape), tf.TensorSpec(shape))
+    fused_ops = [list(node.attr["fused_ops"].list.s) for node in nodes if node.op == "_FusedDepthwiseConv2dNative"]
+    assert fused_ops == [[b"BiasAdd", b"Relu"]], [node.op for node in nodes]
+    assert not {"Relu", "FusedBatchNormV3"} & {node.op for node in nodes}
 
 
 def test_models_use_fused_batch_norm_and_round_trip(tmp_path):
