@@ -154,7 +154,8 @@ RECIPES = {
     # 24 epochs and weight decay 5e-4 (the 20-epoch v2 run was flat at 93.5% from epoch 14).
     **_fashion_mnist_recipes("_24ep", epochs=24, weight_decay=5e-4),
     # 2.5x as long (the 24-epoch v2 run ended at 93.76%, 95.1% train accuracy: still under-fitting).
-    # Its v2 run ended at 94.63% (100 min at 622 img/s with AVX-512): the shipped weights.
+    # Its v2 run ended at 94.63% (100 min at 622 img/s with AVX-512): the shipped weights;
+    # its v1 run at 94.62% (70 min at 888 img/s on a faster AVX-512 machine).
     **_fashion_mnist_recipes("_60ep", epochs=60, weight_decay=5e-4),
     # What a 3-hour session affords on a 2-core CPU without AVX-512 (about 2 h at 260 img/s);
     # the 60-epoch v2 run was at 94.2% 6 epochs after its first decay (epoch 36).
