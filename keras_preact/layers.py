@@ -136,15 +136,20 @@ class BatchNormalization(layers.BatchNormalization):
             return self._depthwise_inference(inputs)
         return super().call(inputs, training=training, mask=mask)
 
+    def _float32_weights(self):
+        """gamma, beta, moving mean and moving variance, cast to the kernels' float32."""
+        return tuple(ops.cast(v, "float32") for v in (self.gamma, self.beta, self.moving_mean, self.moving_variance))
+
     def _fused_inference(self, inputs):
         import tensorflow as tf  # only reached on the TensorFlow backend
 
+        gamma, beta, mean, variance = self._float32_weights()
         y, *_ = tf.raw_ops.FusedBatchNormV3(
             x=inputs,
-            scale=ops.cast(self.gamma, "float32"),
-            offset=ops.cast(self.beta, "float32"),
-            mean=ops.cast(self.moving_mean, "float32"),
-            variance=ops.cast(self.moving_variance, "float32"),
+            scale=gamma,
+            offset=beta,
+            mean=mean,
+            variance=variance,
             epsilon=self.epsilon,
             data_format="NHWC",
             is_training=False,
@@ -155,10 +160,9 @@ class BatchNormalization(layers.BatchNormalization):
         """Keras' inference arithmetic as a 1x1 depthwise conv and a bias add."""
         import tensorflow as tf  # only reached on the TensorFlow backend
 
-        scale = tf.math.rsqrt(ops.cast(self.moving_variance, "float32") + self.epsilon) * ops.cast(
-            self.gamma, "float32"
-        )
-        offset = ops.cast(self.beta, "float32") - ops.cast(self.moving_mean, "float32") * scale
+        gamma, beta, mean, variance = self._float32_weights()
+        scale = tf.math.rsqrt(variance + self.epsilon) * gamma
+        offset = beta - mean * scale
         kernel = tf.reshape(scale, (1, 1, -1, 1))
         y = tf.nn.depthwise_conv2d(inputs, kernel, strides=(1, 1, 1, 1), padding="VALID")
         return tf.nn.bias_add(y, offset)
@@ -183,12 +187,13 @@ class BatchNormalization(layers.BatchNormalization):
         else:
             n = x.shape[0] * x.shape[1] * x.shape[2]
             bessel = n / max(n - 1, 1)
+        gamma, beta, mean, variance = self._float32_weights()
         y, moving_mean, moving_variance, *_ = tf.raw_ops.FusedBatchNormV3(
             x=x,
-            scale=ops.cast(self.gamma, "float32"),
-            offset=ops.cast(self.beta, "float32"),
-            mean=ops.cast(self.moving_mean, "float32"),
-            variance=ops.cast(self.moving_variance, "float32") * bessel,
+            scale=gamma,
+            offset=beta,
+            mean=mean,
+            variance=variance * bessel,
             epsilon=self.epsilon,
             exponential_avg_factor=1.0 - self.momentum,
             data_format="NHWC",
