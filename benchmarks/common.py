@@ -1,5 +1,7 @@
 """Helpers shared by the benchmark scripts."""
 
+from unittest import mock
+
 import keras
 import tensorflow as tf
 
@@ -26,3 +28,12 @@ def sgd_step(network, variables, images, labels):
         return loss
 
     return step
+
+
+def keras_batch_norm():
+    """A context in which the keras_preact builders use Keras' own BatchNormalization,
+    the peer that the package's BatchNormalization is compared with (same weights and
+    layer names; only the kernels differ)."""
+    import keras_preact
+
+    return mock.patch.object(keras_preact.layers, "BatchNormalization", keras.layers.BatchNormalization)

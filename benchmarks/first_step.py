@@ -38,7 +38,6 @@ import os
 import subprocess
 import sys
 import time
-from unittest import mock
 
 MODES = (
     "keras_bn",
@@ -125,7 +124,9 @@ def run_one(model_name, mode, batch):
     shape = INPUT.get(model_name, (32, 32, 3))
     start = time.perf_counter()
     if mode == "keras_bn":
-        with mock.patch.object(keras_preact.layers, "BatchNormalization", keras.layers.BatchNormalization):
+        from common import keras_batch_norm
+
+        with keras_batch_norm():
             model = keras_preact.get_model(model_name, input_shape=shape)
     else:
         model = keras_preact.get_model(model_name, input_shape=shape)

@@ -23,9 +23,7 @@ import os
 import statistics
 import tempfile
 import time
-from unittest import mock
 
-import keras
 import numpy as np
 
 import keras_preact
@@ -41,9 +39,11 @@ def op_counts(path):
 
 def _models(depth, shape):
     """v1, v2, and v2 built with Keras' BatchNormalization (pre-activation BNs as MUL)."""
+    from common import keras_batch_norm
+
     build = functools.partial(keras_preact.build_resnet, depth, family="cifar", input_shape=shape, classes=10)
     models = {"v1": build(version=1), "v2": build(version=2)}
-    with mock.patch.object(keras_preact.layers, "BatchNormalization", keras.layers.BatchNormalization):
+    with keras_batch_norm():
         models["v2 Keras BN"] = build(version=2)
     models["v2 Keras BN"].set_weights(models["v2"].get_weights())
     return models

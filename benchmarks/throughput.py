@@ -14,7 +14,6 @@ Usage: python benchmarks/throughput.py [--batch 16] [--size 224] [--steps 5]
 
 import argparse
 import time
-from unittest import mock
 
 import keras
 import numpy as np
@@ -62,7 +61,9 @@ def main():
     parser.add_argument("--steps", type=int, default=5)
     args = parser.parse_args()
     shape = (args.size, args.size, 3)
-    with mock.patch.object(keras_preact.layers, "BatchNormalization", keras.layers.BatchNormalization):
+    from common import keras_batch_norm
+
+    with keras_batch_norm():
         unfused = keras_preact.PreActResNet50(input_shape=shape)
     models = {
         "keras_preact.PreActResNet50": keras_preact.PreActResNet50(input_shape=shape),
