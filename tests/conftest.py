@@ -2,11 +2,23 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import re  # noqa: E402
+
 import pytest  # noqa: E402
+
+# Test ids that name a model of depth >= 1000 or an int8 conversion: marked `slow`
+# (tests that start subprocesses carry the mark themselves).
+SLOW_IDS = re.compile(r"1001|1202|int8")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SLOW_IDS.search(item.nodeid):
+            item.add_marker(pytest.mark.slow)
 
 
 def _fashion_mnist_installed():
-    from keras_preact.datasets import FASHION_MNIST_DIR, FASHION_MNIST_FILES
+    from keras_preact.data.readers import FASHION_MNIST_DIR, FASHION_MNIST_FILES
 
     files = [f for split in FASHION_MNIST_FILES.values() for f in split]
     return all(os.path.isfile(os.path.join(FASHION_MNIST_DIR, f)) for f in files)
@@ -53,3 +65,20 @@ def default_model(name):
 
         _MODELS[name] = keras_preact.get_model(name)
     return _MODELS[name]
+
+
+def synthetic_run(total_steps, checkpoint_every, boundary):
+    """Command-line arguments of a small synthetic training run (PreActResNet8 on synthetic
+    CIFAR, batch 16, one evaluation at the end) for tests that run the trainer's commands."""
+    fields = {
+        "model": "PreActResNet8",
+        "dataset": "synthetic_cifar",
+        "batch_size": 16,
+        "reference_batch_size": 16,
+        "total_steps": total_steps,
+        "boundaries": f"[{boundary}]",
+        "checkpoint_every": checkpoint_every,
+        "eval_every": total_steps,
+        "eval_batch_size": 64,
+    }
+    return ["--recipe", "smoke", "--quiet", *(a for k, v in fields.items() for a in ("--set", f"{k}={v}"))]

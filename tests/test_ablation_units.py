@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import keras_preact
-from keras_preact import units
+from keras_preact.models import units
 
 from conftest import consumer_layers, inbound_layers
 

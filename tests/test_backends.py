@@ -40,6 +40,7 @@ JAX_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_builders_run_on_jax_with_weights_from_tensorflow(tmp_path):
     x = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype("float32")
     np.save(tmp_path / "x.npy", x)

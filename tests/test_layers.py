@@ -1,6 +1,8 @@
-"""keras_preact.layers.BatchNormalization: Keras' arithmetic through TF's fused kernels."""
+"""keras_preact.models.batch_norm.BatchNormalization: Keras' arithmetic through TF's fused kernels."""
 
-from unittest import mock
+import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -8,8 +10,11 @@ import pytest
 import tensorflow as tf
 
 import keras_preact
-from keras_preact.layers import BN_EPSILON, BN_MOMENTUM
-from keras_preact.layers import BatchNormalization as FusedBatchNormalization
+from keras_preact.models import batch_norm
+from keras_preact.models.batch_norm import BatchNormalization as FusedBatchNormalization
+from keras_preact.models.layers import BN_EPSILON, BN_MOMENTUM
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _pair(shape, axis=-1, **kwargs):
@@ -99,9 +104,11 @@ def _bn_on_a_sum(bn_class, shape):
 def test_inference_kernels_by_producer_training_and_layout():
     layer = _pair((2, 4, 4, 3))[1]
     assert "FusedBatchNormV3" in _op_types(lambda x: layer(x, training=True), (2, 4, 4, 3))
-    # In inference, a BN that reads anything but a conv output is a 1x1 depthwise conv ...
+    # In inference, a BN that reads anything but a conv output is the platform's form of
+    # Keras' multiply-add (a 1x1 depthwise conv with oneDNN, else Keras' ops) ...
     inference = _op_types(lambda x: layer(x, training=False), (2, 4, 4, 3))
-    assert "DepthwiseConv2dNative" in inference and "FusedBatchNormV3" not in inference
+    assert ("DepthwiseConv2dNative" in inference) == (batch_norm.preactivation_form() == "depthwise")
+    assert "FusedBatchNormV3" not in inference
     channels_first = _pair((2, 3, 4, 4), axis=1)[1]
     for training in (True, False):
         keras_ops = _op_types(lambda x: channels_first(x, training=training), (2, 3, 4, 4))
@@ -109,6 +116,38 @@ def test_inference_kernels_by_producer_training_and_layout():
     # ... and one that reads a conv output runs the kernel, so Grappler can fuse the two.
     model = _conv_bn(FusedBatchNormalization, (2, 6, 6, 3))
     assert "FusedBatchNormV3" in _op_types(lambda x: model(x, training=False), (2, 6, 6, 3))
+
+
+@pytest.mark.parametrize("form", ["depthwise", "keras"])
+def test_each_preactivation_form_runs_its_ops_with_keras_values(monkeypatch, form):
+    monkeypatch.setattr(batch_norm, "preactivation_form", lambda: form)
+    shape = (2, 5, 4, 6)
+    a, b = (tf.random.stateless_normal(shape, (7, seed)) * 2.0 for seed in (2, 3))
+    fused, reference = (_bn_on_a_sum(cls, shape) for cls in (FusedBatchNormalization, keras.layers.BatchNormalization))
+    run = tf.function(lambda a, b: fused([a, b], training=False))
+    ops = {
+        op.type for op in run.get_concrete_function(tf.TensorSpec(shape), tf.TensorSpec(shape)).graph.get_operations()
+    }
+    assert ("DepthwiseConv2dNative" in ops) == (form == "depthwise") and "FusedBatchNormV3" not in ops
+    np.testing.assert_allclose(run(a, b), reference([a, b], training=False), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_the_preactivation_form_follows_onednn():
+    """Depthwise where TensorFlow runs with oneDNN (whose remapper fuses it with the ReLU),
+    Keras' ops where it does not (TF_ENABLE_ONEDNN_OPTS=0, or CPUs where oneDNN is off)."""
+    code = (
+        "from tensorflow.python.util import _pywrap_util_port\n"
+        "from keras_preact.models.batch_norm import preactivation_form\n"
+        "print(_pywrap_util_port.IsMklEnabled(), preactivation_form())\n"
+    )
+    for setting in ("0", "1"):
+        env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": setting, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+        enabled, form = done.stdout.split()
+        assert form == ("depthwise" if enabled == "True" else "keras"), setting
+        if setting == "0":
+            assert form == "keras"
 
 
 def _grappler_nodes(run, *specs):
@@ -172,8 +211,7 @@ def test_models_use_fused_batch_norm_and_round_trip(tmp_path):
 def test_weight_files_of_keras_batch_norm_models_load_and_vice_versa(tmp_path):
     """Keras 3 keys weight files by class name; the fused class must not change the keys."""
     kwargs = dict(input_shape=(16, 16, 3), classes=4)
-    with mock.patch.object(keras_preact.layers, "BatchNormalization", keras.layers.BatchNormalization):
-        plain = keras_preact.get_model("PreActResNet8", **kwargs)
+    plain = keras_preact.get_model("PreActResNet8", norm="keras", **kwargs)
     assert type(plain.get_layer("post_bn")) is keras.layers.BatchNormalization
     keras.utils.set_random_seed(5)
     for layer in plain.layers:

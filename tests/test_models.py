@@ -22,11 +22,16 @@ POOLINGS = (None, "avg", "max")
 
 
 def family(name):
-    return keras_preact.registry.MODELS[name]["family"]
+    return keras_preact.models.registry.MODELS[name]["family"]
 
 
 def is_deep(name):
-    return keras_preact.registry.MODELS[name]["depth"] >= 1000
+    return keras_preact.models.registry.MODELS[name]["depth"] >= 1000
+
+
+# The one 1000-layer net that also runs the slow checks (a .keras round trip, a feature
+# extractor); every 1000-layer net runs the forward and gradient checks.
+DEEP_REPRESENTATIVE = "PreActResNet1202"
 
 
 def images(shape, seed=0):
@@ -68,6 +73,8 @@ def test_gradients_reach_every_trainable_weight(built):
 
 def test_keras_file_round_trip_gives_identical_outputs(built, tmp_path):
     name, model, x = built
+    if is_deep(name) and name != DEEP_REPRESENTATIVE:
+        pytest.skip(f"the .keras round trip of 1000-layer nets is checked on {DEEP_REPRESENTATIVE}")
     path = tmp_path / f"{name}.keras"
     model.save(path)
     restored = keras.saving.load_model(path)
@@ -80,11 +87,11 @@ def test_keras_file_round_trip_gives_identical_outputs(built, tmp_path):
 
 
 def feature_cases():
-    """Every pooling for every model, but one pooling (in turn) for the 1000-layer nets."""
-    cases = []
-    for i, name in enumerate(MODELS):
-        for pooling in [POOLINGS[i % 3]] if is_deep(name) else POOLINGS:
-            cases.append(grouped(name, name, pooling, id=f"{name}-{pooling}"))
+    """Every pooling for every model but the 1000-layer nets, of which one is checked."""
+    cases = [grouped(DEEP_REPRESENTATIVE, DEEP_REPRESENTATIVE, "avg", id=f"{DEEP_REPRESENTATIVE}-avg")]
+    for name in MODELS:
+        if not is_deep(name):
+            cases += [grouped(name, name, pooling, id=f"{name}-{pooling}") for pooling in POOLINGS]
     return cases
 
 
@@ -92,8 +99,8 @@ def feature_cases():
 def test_feature_extractor_with_custom_input_tensor(name, pooling):
     inputs = keras.Input(SMALL_SHAPE[family(name)], name="my_images")
     model = keras_preact.get_model(name, include_top=False, pooling=pooling, input_tensor=inputs)
-    arch = keras_preact.registry.MODELS[name]
-    spec = keras_preact.specs.get_spec(arch["depth"], arch["family"], arch["block"])
+    arch = keras_preact.models.registry.MODELS[name]
+    spec = keras_preact.models.specs.get_spec(arch["depth"], arch["family"], arch["block"])
     width = spec.output_width(len(spec.stage_units) - 1)
     assert model.inputs[0] is inputs and model.input is inputs
     assert "predictions" not in {l.name for l in model.layers}

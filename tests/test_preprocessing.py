@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from keras_preact import preprocess_input
-from keras_preact.preprocessing import DATASET_STATS
+from keras_preact.models.preprocessing import DATASET_STATS
 
 
 @pytest.mark.parametrize("dataset", sorted(DATASET_STATS))

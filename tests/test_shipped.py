@@ -1,4 +1,5 @@
-"""The curated artifacts in saved_models/: checksums, sizes, and their accuracy on the real test set."""
+"""The curated artifacts (saved_models/ and the package's weights): checksums, sizes, and
+their accuracy on the real test set."""
 
 import hashlib
 import json
@@ -9,15 +10,19 @@ import numpy as np
 import pytest
 
 import keras_preact
-from keras_preact import datasets, export, weights
+from keras_preact import export
+from keras_preact.data import readers
+from keras_preact.models import pretrained
+from keras_preact.weights import shipped_weights
 
 from conftest import needs_fashion_mnist
 
-with open(weights.SHIPPED_MANIFEST) as _f:
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BASE = os.path.join(ROOT, "saved_models")
+with open(os.path.join(BASE, "manifest.json")) as _f:
     MANIFEST = json.load(_f)
 ARTIFACTS = {entry["path"]: entry for entry in MANIFEST["artifacts"]}
 WEIGHTS = next(e for e in MANIFEST["artifacts"] if e["format"] == "keras_weights")
-BASE = os.path.dirname(weights.SHIPPED_MANIFEST)
 MAX_BYTES = 20 * 1024 * 1024
 TOLERANCE = 0.001  # 0.1 percentage point
 
@@ -29,7 +34,7 @@ def _sha256(path):
 
 @pytest.fixture(scope="module")
 def test_set():
-    images, labels = datasets.load_fashion_mnist("test")
+    images, labels = readers.load_fashion_mnist("test")
     return np.asarray(keras_preact.preprocess_input(images.astype("float32"), "fashion_mnist")), labels
 
 
@@ -42,6 +47,13 @@ def test_artifacts_match_their_checksums_and_stay_small(path):
     assert sum(os.path.getsize(os.path.join(BASE, name)) for name in files) == entry["bytes"] <= MAX_BYTES
 
 
+def test_the_package_index_and_the_manifest_agree_on_the_weights():
+    (entry,) = [w for w in shipped_weights() if (w["model"], w["name"]) == (WEIGHTS["model"], WEIGHTS["weights_name"])]
+    assert os.path.samefile(entry["path"], os.path.join(BASE, WEIGHTS["path"]))
+    for key in ("sha256", "bytes", "input_shape", "classes", "preprocessing", "test_accuracy"):
+        assert entry[key] == WEIGHTS[key], key
+
+
 @needs_fashion_mnist
 def test_shipped_weights_load_offline_and_reach_the_manifest_accuracy(test_set, tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))  # an empty cache: fetched from file:// and checked
@@ -49,7 +61,7 @@ def test_shipped_weights_load_offline_and_reach_the_manifest_accuracy(test_set, 
     images, labels = test_set
     accuracy = np.mean(export.keras_logits(model, images).argmax(-1) == labels)
     assert abs(accuracy - WEIGHTS["test_accuracy"]) <= TOLERANCE
-    assert accuracy >= 0.940  # issue 5's target; the shipped 60-epoch weights reach 94.63%
+    assert accuracy >= 0.940  # the shipped 60-epoch weights reach 94.63%
 
 
 @needs_fashion_mnist
@@ -77,4 +89,4 @@ def test_a_modified_weights_file_is_rejected(tmp_path, monkeypatch):
         with pytest.raises(ValueError, match="do not match their SHA-256"):
             getattr(keras_preact, WEIGHTS["model"])(weights="tampered", input_shape=(28, 28, 1), classes=10)
     finally:
-        weights.unregister_weights(WEIGHTS["model"], "tampered")
+        pretrained.unregister_weights(WEIGHTS["model"], "tampered")

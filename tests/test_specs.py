@@ -2,7 +2,7 @@
 
 import pytest
 
-from keras_preact import specs
+from keras_preact.models import specs
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import keras
 import pytest
 
 import keras_preact
-from keras_preact import specs
+from keras_preact.models import specs
 
 from conftest import SMALL_SHAPE, consumer_layers, inbound_layers
 
@@ -133,7 +133,7 @@ def test_layer_settings_are_bound_once(case):
             assert layer.use_bias is False
             assert layer.kernel_initializer.get_config()["mode"] == "fan_out"
         if isinstance(layer, keras.layers.BatchNormalization):
-            assert type(layer) is keras_preact.layers.BatchNormalization
+            assert type(layer) is keras_preact.models.layers.BatchNormalization
             assert (layer.epsilon, layer.momentum) == (1e-5, 0.9)
 
 

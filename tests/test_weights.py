@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import keras_preact
-from keras_preact import weights as weights_lib
+from keras_preact.models import pretrained
 
 SHAPE = (8, 8, 3)
 X = np.random.default_rng(0).normal(size=(2, *SHAPE)).astype("float32")
@@ -43,7 +43,7 @@ def registry(tmp_path, monkeypatch):
 
     yield register
     for name in added:
-        weights_lib.unregister_weights("PreActResNet20", name)
+        pretrained.unregister_weights("PreActResNet20", name)
 
 
 def test_local_weights_file_loads_exactly(saved):
@@ -129,7 +129,7 @@ def test_weights_file_keys_match_what_keras_writes(saved):
     model, path = saved
     with h5py.File(path, "r") as f:
         in_file = {k for k in f["layers"] if len(f["layers"][k].get("vars", {}))}
-    keys = weights_lib.weights_file_keys(model)
+    keys = pretrained.weights_file_keys(model)
     assert in_file == {k for k, name in keys.items() if model.get_layer(name).weights}
 
 

@@ -32,164 +32,13 @@ Layer names are deterministic: "conv1", "conv1_bn", "stage{s}_unit{u}_conv{k}",
 """
 
 import functools
-import os
 import sys
 
 import keras
 from keras import layers
 
-from keras_preact import specs, units
-from keras_preact import weights as weights_lib
-from keras_preact.checks import check_choice
-from keras_preact.layers import LayerFactory
-
-POOLINGS = (None, "avg", "max")
-DEFAULT_INPUT_SIZE = {"imagenet": 224, "cifar": 32}
-# Smallest input each family's stride plan turns into at least 1x1 features.
-MIN_INPUT_SIZE = {"imagenet": 32, "cifar": 4}
-DEFAULT_CLASSES = {"imagenet": 1000, "cifar": 10}
-
-# The builder arguments of the unit variants, with their defaults.
-UNIT_DEFAULTS = {
-    "activation_order": None,
-    "shortcut": "identity",
-    "shortcut_options": None,
-    "downsample_shortcut": "projection",
-    "stride_on": "3x3",
-}
-
-
-def model_name(depth, version=2):
-    """The registry name of a standard model, e.g. "PreActResNet164" (the ImageNet and
-    CIFAR depths do not overlap)."""
-    return f"{'PreAct' if version == 2 else ''}ResNet{depth}"
-
-
-def _resolve_unit_options(spec, version, activation_order, shortcut, shortcut_options, downsample_shortcut, stride_on):
-    """Validates the unit variants; returns the keyword arguments of the unit function."""
-    if version not in (1, 2):
-        raise ValueError(f"Received: version={version!r}; expected 1 (post-activation) or 2 (pre-activation).")
-    if activation_order is None:
-        activation_order = units.DEFAULT_ORDER[version]
-    check_choice("activation_order", activation_order, units.ACTIVATION_ORDERS)
-    order_version = units.ACTIVATION_ORDERS[activation_order].version
-    if order_version != version:
-        allowed = [k for k, o in units.ACTIVATION_ORDERS.items() if o.version == version]
-        raise ValueError(
-            f"Received: activation_order={activation_order!r} with version={version}; "
-            f"{activation_order!r} is a version-{order_version} order. Version {version} "
-            f"orders: {allowed}."
-        )
-    options = units.resolve_shortcut_options(shortcut, shortcut_options)
-    check_choice("downsample_shortcut", downsample_shortcut, units.DOWNSAMPLE_SHORTCUTS)
-    check_choice("stride_on", stride_on, units.STRIDE_POSITIONS)
-    resolved = {
-        "activation_order": activation_order,
-        "shortcut": shortcut,
-        "shortcut_options": options,
-        "downsample_shortcut": downsample_shortcut,
-    }
-    if spec.block == "bottleneck":
-        resolved["stride_on"] = stride_on
-    elif stride_on != "3x3":
-        raise ValueError(
-            f"Received: stride_on={stride_on!r} for basic units; only bottleneck units have a 1x1 conv to stride."
-        )
-    return resolved
-
-
-def _resolve_weights(weights, spec, version, unit_options):
-    """Returns (WeightsInfo or None, local path or None)."""
-    if weights is None:
-        return None, None
-    name = model_name(spec.depth, version)
-    info = weights_lib.get_weights_info(name, weights) if isinstance(weights, str) else None
-    if info is not None:
-        standard = _resolve_unit_options(spec, version, **UNIT_DEFAULTS)
-        changed = {k: v for k, v in unit_options.items() if v != standard[k]}
-        if changed:
-            raise ValueError(
-                f"Received: weights={weights!r} with {changed}; the registered weights of "
-                f"{name} are for its standard units."
-            )
-        return info, None
-    path = os.fspath(weights) if isinstance(weights, os.PathLike) else weights
-    if isinstance(path, str) and path.endswith(".weights.h5") and os.path.isfile(path):
-        return None, path
-    raise ValueError(
-        f"Received: weights={weights!r}; expected None, a registered name for {name} "
-        f"({weights_lib.list_weights(name) or 'none registered'}), or the path of an "
-        "existing '.weights.h5' file."
-    )
-
-
-def _resolve_input_shape(input_shape, input_tensor, spec, info, data_format):
-    default_size = DEFAULT_INPUT_SIZE[spec.family]
-    if info is not None:
-        default = tuple(info.input_shape)
-    else:
-        default = (default_size, default_size, 3)
-    if input_tensor is not None:
-        tensor_shape = tuple(input_tensor.shape[1:])
-        if input_shape is not None and tuple(input_shape) != tensor_shape:
-            raise ValueError(
-                f"Received: input_shape={input_shape!r} and input_tensor of shape "
-                f"{tuple(input_tensor.shape)}; they disagree. Pass one of them."
-            )
-        input_shape = tensor_shape
-    if input_shape is None:
-        shape = default if data_format == "channels_last" else (default[2], *default[:2])
-        return shape
-    shape = tuple(input_shape)
-    if len(shape) != 3:
-        raise ValueError(
-            f"Received: input_shape={input_shape!r}; expected 3 dimensions "
-            f"({'height, width, channels' if data_format == 'channels_last' else 'channels, height, width'})."
-        )
-    channels, spatial = (shape[2], shape[:2]) if data_format == "channels_last" else (shape[0], shape[1:])
-    if info is not None and channels != info.input_shape[2]:
-        raise ValueError(
-            f"Received: input_shape={input_shape!r} with {channels} channels; the weights "
-            f"{info.name!r} take {info.input_shape[2]} channels."
-        )
-    if channels is None or channels < 1:
-        raise ValueError(f"Received: input_shape={input_shape!r}; the channel count must be known.")
-    small = [d for d in spatial if d is not None and d < MIN_INPUT_SIZE[spec.family]]
-    if small:
-        raise ValueError(
-            f"Received: input_shape={input_shape!r}; {spec.family} models need height and "
-            f"width of at least {MIN_INPUT_SIZE[spec.family]}."
-        )
-    return shape
-
-
-def _resolve_head(include_top, pooling, classes, classifier_activation, spec, info):
-    """Validates the head arguments; returns the number of classes."""
-    check_choice("pooling", pooling, POOLINGS)
-    if include_top and pooling == "max":
-        raise ValueError(
-            "Received: pooling='max' with include_top=True; the classifier uses global "
-            "average pooling ([1]). Pass include_top=False for max pooling."
-        )
-    if classes is None:
-        classes = info.classes if info is not None else DEFAULT_CLASSES[spec.family]
-    if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
-        raise ValueError(f"Received: classes={classes!r}; expected a positive int.")
-    if info is not None and include_top and classes != info.classes:
-        raise ValueError(
-            f"Received: classes={classes} with weights={info.name!r}, which have {info.classes} "
-            f"classes. Pass classes={info.classes}, or include_top=False to put your own "
-            "classifier on top."
-        )
-    if include_top and classifier_activation is not None:
-        try:
-            keras.activations.get(classifier_activation)
-        except ValueError:
-            raise ValueError(
-                f"Received: classifier_activation={classifier_activation!r}; expected None or a "
-                "Keras activation such as 'softmax'."
-            ) from None
-    return classes
+from keras_preact.models import arguments, pretrained, specs, units
+from keras_preact.models.layers import LayerFactory
 
 
 def _allow_graph_depth(spec):
@@ -252,6 +101,7 @@ def build_resnet(
     classes=None,
     classifier_activation="softmax",
     name=None,
+    norm="fused",
 ):
     """Builds a ResNet of [1] (version 1) or [2] (version 2) as a functional model.
 
@@ -288,6 +138,10 @@ def build_resnet(
             the weights' classes.
         classifier_activation: activation of the classifier; None for logits.
         name: model name; defaults to e.g. "preact_resnet164".
+        norm: the BatchNormalization layer: "fused" (default;
+            `keras_preact.models.batch_norm.BatchNormalization`, fused TensorFlow
+            kernels) or "keras" (`keras.layers.BatchNormalization`). Same weights,
+            names and results.
 
     Returns:
         A `keras.Model`.
@@ -297,18 +151,18 @@ def build_resnet(
             echoes the value received.
     """
     spec = specs.get_spec(depth, family, block)
-    unit_options = _resolve_unit_options(
+    unit_options = arguments.resolve_unit_options(
         spec, version, activation_order, shortcut, shortcut_options, downsample_shortcut, stride_on
     )
-    info, weights_path = _resolve_weights(weights, spec, version, unit_options)
-    classes = _resolve_head(include_top, pooling, classes, classifier_activation, spec, info)
+    info, weights_path = arguments.resolve_weights(weights, spec, version, unit_options)
+    classes = arguments.resolve_head(include_top, pooling, classes, classifier_activation, spec, info)
     if input_tensor is not None and not keras.utils.is_keras_tensor(input_tensor):
         raise ValueError(
             f"Received: input_tensor of type {type(input_tensor).__name__}; expected a Keras "
             "tensor such as keras.Input(shape)."
         )
-    factory = LayerFactory()
-    shape = _resolve_input_shape(input_shape, input_tensor, spec, info, factory.data_format)
+    factory = LayerFactory(norm=norm)
+    shape = arguments.resolve_input_shape(input_shape, input_tensor, spec, info, factory.data_format)
 
     if input_tensor is None:
         inputs = x = layers.Input(shape, name="input")
@@ -331,7 +185,7 @@ def build_resnet(
     _allow_graph_depth(spec)
     model = keras.Model(inputs, x, name=name or f"{'preact_' if version == 2 else ''}resnet{depth}")
     if info is not None:
-        weights_path = weights_lib.fetch_weights(info)
+        weights_path = pretrained.fetch_weights(info)
     if weights_path is not None:
-        weights_lib.load_weights_strict(model, weights_path, skip_classifier=not include_top)
+        pretrained.load_weights_strict(model, weights_path, skip_classifier=not include_top)
     return model

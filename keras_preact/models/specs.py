@@ -12,7 +12,7 @@ This module holds plain data and depth arithmetic only; nothing here builds laye
 
 import dataclasses
 
-from keras_preact.checks import check_choice
+from keras_preact.utils.checks import check_choice
 
 FAMILIES = ("imagenet", "cifar")
 BLOCKS = ("basic", "bottleneck")

@@ -10,7 +10,7 @@ here sees at serving time exactly what it saw in training.
 import numpy as np
 from keras import backend, ops
 
-from keras_preact.checks import check_choice
+from keras_preact.utils.checks import check_choice
 
 # dataset: (per-channel mean, per-channel std), on the 0-255 scale.
 DATASET_STATS = {

@@ -9,8 +9,9 @@ each a thin wrapper over `build_resnet` with keras.applications' arguments.
 import fnmatch
 import re
 
-from keras_preact import specs
-from keras_preact.resnet import build_resnet, model_name
+from keras_preact.models import specs
+from keras_preact.models.arguments import model_name
+from keras_preact.models.resnet import build_resnet
 
 # name -> the `build_resnet` arguments that define it
 MODELS = {}
@@ -92,6 +93,7 @@ def _named_builder(model):
         classes=None,
         classifier_activation="softmax",
         name=None,
+        norm="fused",
         **unit_options,
     ):
         return build_resnet(
@@ -104,6 +106,7 @@ def _named_builder(model):
             classes=classes,
             classifier_activation=classifier_activation,
             name=name,
+            norm=norm,
             **unit_options,
         )
 
@@ -114,9 +117,10 @@ def _named_builder(model):
         f"{model}: the {kind} {spec.depth}-layer ResNet for {spec.family}, {spec.block} "
         f"units {spec.stage_units} per stage.\n\n"
         "Arguments are those of keras.applications (include_top, weights, input_tensor,\n"
-        "input_shape, pooling, classes, classifier_activation, name) plus the unit variants\n"
-        "of `keras_preact.build_resnet` (activation_order, shortcut, shortcut_options,\n"
-        "downsample_shortcut, stride_on).\n\nReturns:\n    A `keras.Model`.\n"
+        'input_shape, pooling, classes, classifier_activation, name), `norm` ("fused" or\n'
+        '"keras" BatchNormalization), and the unit variants of `keras_preact.build_resnet`\n'
+        "(activation_order, shortcut, shortcut_options, downsample_shortcut, stride_on).\n\n"
+        "Returns:\n    A `keras.Model`.\n"
     )
     return builder
 

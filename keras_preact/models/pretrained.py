@@ -1,4 +1,4 @@
-"""Registered weights: where they are, what they fit, and strict loading.
+"""The weights registry the builders read, fetching with a hash check, and strict loading.
 
 `weights=` of every builder takes None, a registered name, or the path of a Keras
 `.weights.h5` file. A registered name resolves to a URL and a SHA-256: the file is
@@ -7,6 +7,10 @@ fetched into Keras' cache (`$KERAS_HOME/models`, default `~/.keras/models`) with
 Keras itself rejects a file that lacks a layer or has a variable of another shape, and
 `load_weights_strict` also rejects a file that holds layers the model does not have
 (Keras would skip those silently). Nothing here turns Keras' safe mode off.
+
+The registry is filled from above: `keras_preact.weights` registers the weights the
+package ships (and any other source of weights), so that the builders here need not
+import it.
 """
 
 import dataclasses
@@ -186,40 +190,3 @@ def load_weights_strict(model, path, skip_classifier=False):
         model.load_weights(path)
     except ValueError as e:
         raise ValueError(f"Received: weights={path!r}, a file that does not fit {model.name!r}: {e}") from None
-
-
-# The checkout's curated artifacts (saved_models/manifest.json); absent in a wheel.
-SHIPPED_MANIFEST = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "saved_models", "manifest.json"
-)
-
-
-def register_shipped_weights(manifest_path=SHIPPED_MANIFEST):
-    """Registers every Keras weights file listed in a saved_models manifest under its
-    `weights_name`, with a file:// URL, so that e.g.
-    `PreActResNet20(weights="fashion_mnist", input_shape=(28, 28, 1))` loads offline
-    (through the same SHA-256-checked cache as downloads). Returns the registrations."""
-    import json
-
-    if not os.path.exists(manifest_path):
-        return []
-    with open(manifest_path) as f:
-        manifest = json.load(f)
-    base = os.path.dirname(os.path.abspath(manifest_path))
-    registered = []
-    for entry in manifest["artifacts"]:
-        if entry["format"] != "keras_weights":
-            continue
-        url = "file://" + os.path.join(base, entry["path"])
-        registered.append(
-            register_weights(
-                entry["model"],
-                entry["weights_name"],
-                url=url,
-                sha256=entry["sha256"],
-                input_shape=entry["input_shape"],
-                classes=entry["classes"],
-                preprocessing=entry["preprocessing"],
-            )
-        )
-    return registered

@@ -33,9 +33,9 @@ import dataclasses
 
 from keras import initializers, layers
 
-from keras_preact.checks import check_choice
-from keras_preact.layers import CONV_INITIALIZER, GatedAdd, LayerFactory, ZeroPadShortcut
-from keras_preact.specs import BOTTLENECK_EXPANSION
+from keras_preact.models.layers import CONV_INITIALIZER, GatedAdd, LayerFactory, ZeroPadShortcut
+from keras_preact.models.specs import BOTTLENECK_EXPANSION
+from keras_preact.utils.checks import check_choice
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,41 @@
+"""Models: the depth table, layers, units, builders, registry and preprocessing.
+
+Imports only `keras_preact.utils` (and Keras, NumPy, h5py): the builders run on every
+Keras backend without TensorFlow.
+"""
+
+from keras_preact.models.layers import NORMS, GatedAdd, ZeroPadShortcut
+from keras_preact.models.preprocessing import DATASET_STATS, preprocess_input
+from keras_preact.models.pretrained import (
+    WeightsInfo,
+    get_weights_info,
+    list_weights,
+    load_weights_strict,
+    register_weights,
+    unregister_weights,
+)
+from keras_preact.models.registry import BUILDERS, MODELS, get_model, list_models, model_arguments
+from keras_preact.models.resnet import build_resnet
+from keras_preact.models.specs import ResNetSpec, get_spec
+
+__all__ = [
+    "build_resnet",
+    "BUILDERS",
+    "DATASET_STATS",
+    "GatedAdd",
+    "get_model",
+    "get_spec",
+    "get_weights_info",
+    "list_models",
+    "list_weights",
+    "load_weights_strict",
+    "model_arguments",
+    "MODELS",
+    "NORMS",
+    "preprocess_input",
+    "register_weights",
+    "ResNetSpec",
+    "unregister_weights",
+    "WeightsInfo",
+    "ZeroPadShortcut",
+]

@@ -1,0 +1,161 @@
+"""Layer settings bound once (conv, BN, ReLU), and the two custom layers the paper's
+variants need.
+
+Settings follow the authors' Torch code (fb.resnet.torch, resnet-1k-layers), so that
+weights trained there, or in ports of it (timm, pytorchcv), load and run identically:
+
+* Convolutions have no bias (every one is next to a BN) and are initialised as in
+  He et al., "Delving Deep into Rectifiers" (2015), which [2]'s appendix cites:
+  normal with std sqrt(2 / n), n = k * k * filters (the Torch code's fan-out).
+* BatchNorm: epsilon 1e-5 and momentum 0.9 (Torch's momentum 0.1 counted the other way).
+  The builders' default `norm="fused"` builds
+  `keras_preact.models.batch_norm.BatchNormalization`, Keras' layer with the same weights
+  and results whose training step and inference run fused TensorFlow kernels;
+  `norm="keras"` builds Keras' own layer. The fused one keeps Keras' class name because
+  Keras 3 weight files key each layer by its class name (`batch_normalization_7`):
+  files written with either class load into both.
+* A strided k x k convolution pads k // 2 on every side and then runs "valid". Keras'
+  "same" pads only bottom/right when the stride is 2, which shifts every sampled
+  position by one pixel relative to Torch. Unstrided convolutions use "same", which
+  for odd kernels is the same symmetric padding.
+"""
+
+import functools
+
+import keras
+from keras import layers, ops
+
+from keras_preact.models.batch_norm import BatchNormalization
+from keras_preact.utils.checks import check_choice
+
+# The `norm` choices of the builders: same variables and results, different kernels.
+NORMS = {"fused": BatchNormalization, "keras": layers.BatchNormalization}
+BN_EPSILON = 1e-5
+BN_MOMENTUM = 0.9
+
+# He et al. 2015 as in fb.resnet.torch: std = sqrt(2 / (k * k * filters)).
+CONV_INITIALIZER = {
+    "class_name": "VarianceScaling",
+    "config": {"scale": 2.0, "mode": "fan_out", "distribution": "untruncated_normal"},
+}
+
+
+class LayerFactory:
+    """Builds the conv, BN and ReLU layers of a network with its settings bound once.
+
+    Args:
+        data_format: "channels_last" or "channels_first"; None reads
+            `keras.config.image_data_format()`.
+        norm: "fused" for `keras_preact.models.batch_norm.BatchNormalization`
+            (fused TensorFlow kernels), "keras" for `keras.layers.BatchNormalization`.
+    """
+
+    def __init__(self, data_format=None, norm="fused"):
+        check_choice("norm", norm, NORMS)
+        self.data_format = data_format or keras.config.image_data_format()
+        self.channel_axis = -1 if self.data_format == "channels_last" else 1
+        self._conv = functools.partial(
+            layers.Conv2D,
+            use_bias=False,
+            kernel_initializer=CONV_INITIALIZER,
+            data_format=self.data_format,
+        )
+        self.bn = functools.partial(
+            NORMS[norm],
+            axis=self.channel_axis,
+            epsilon=BN_EPSILON,
+            momentum=BN_MOMENTUM,
+        )
+        self.relu = layers.ReLU
+
+    def conv(self, x, filters, kernel_size, strides=1, name=None):
+        """A bias-free convolution padded as in Torch (see the module docstring)."""
+        padding = "same" if strides == 1 else "valid"
+        if strides > 1 and kernel_size > 1:
+            x = layers.ZeroPadding2D(kernel_size // 2, data_format=self.data_format, name=f"{name}_pad")(x)
+        return self._conv(filters, kernel_size, strides=strides, padding=padding, name=name)(x)
+
+    def channels(self, x):
+        """Number of channels of a symbolic tensor."""
+        return x.shape[self.channel_axis]
+
+
+@keras.saving.register_keras_serializable(package="keras_preact")
+class GatedAdd(layers.Layer):
+    """Merges a unit's paths through a gate g(x) = sigmoid(W_g x + b_g) ([2], Sec. 3.1).
+
+    Called on `[shortcut, residual, gate]`, where `gate` is already the sigmoid output:
+
+    * exclusive gating (Fig. 2(c)): `(1 - g) * shortcut + g * residual`;
+    * shortcut-only gating (Fig. 2(d)): `(1 - g) * shortcut + residual`.
+
+    Args:
+        exclusive: True for exclusive gating, False for shortcut-only gating.
+    """
+
+    def __init__(self, exclusive=True, **kwargs):
+        super().__init__(**kwargs)
+        self.exclusive = bool(exclusive)
+
+    def call(self, inputs):
+        shortcut, residual, gate = inputs
+        if self.exclusive:
+            residual = gate * residual
+        return (1.0 - gate) * shortcut + residual
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "exclusive": self.exclusive}
+
+
+@keras.saving.register_keras_serializable(package="keras_preact")
+class ZeroPadShortcut(layers.Layer):
+    """Parameter-free shortcut for a unit that changes shape: option A of [1], Sec. 3.3.
+
+    Subsamples the input with the unit's stride (Torch: 1x1 average pooling with that
+    stride) and appends zero channels up to `filters` (Torch: concatenation with the
+    input multiplied by zero).
+
+    Args:
+        filters: output channels, at least the input's.
+        strides: spatial stride.
+        data_format: "channels_last" or "channels_first"; None reads the Keras config.
+    """
+
+    def __init__(self, filters, strides=1, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.strides = int(strides)
+        self.data_format = data_format or keras.config.image_data_format()
+
+    def _channel_axis(self):
+        return 3 if self.data_format == "channels_last" else 1
+
+    def call(self, inputs):
+        s = self.strides
+        if self.data_format == "channels_last":
+            x = inputs[:, ::s, ::s, :]
+        else:
+            x = inputs[:, :, ::s, ::s]
+        pad = [[0, 0]] * 4
+        pad[self._channel_axis()] = [0, self.filters - inputs.shape[self._channel_axis()]]
+        return ops.pad(x, pad)
+
+    def compute_output_shape(self, input_shape):
+        shape = list(input_shape)
+        spatial = (1, 2) if self.data_format == "channels_last" else (2, 3)
+        for axis in spatial:
+            if shape[axis] is not None:
+                shape[axis] = -(-shape[axis] // self.strides)
+        shape[self._channel_axis()] = self.filters
+        return tuple(shape)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "strides": self.strides,
+            "data_format": self.data_format,
+        }

@@ -1,0 +1,1 @@
+"""Neutral helpers every layer may import: argument checks and file I/O."""

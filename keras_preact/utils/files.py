@@ -1,0 +1,44 @@
+"""File I/O shared by the layers: atomic writes and SHA-256 digests.
+
+Nothing here knows about models, data, training or export; every layer may use it.
+"""
+
+import hashlib
+import os
+
+
+def atomic_write(save, path):
+    """Writes a file through `save(tmp_path)`, then renames it to `path`, so a reader
+    never sees half a file. The temporary name prefixes the base name, so it keeps
+    every suffix a writer checks (".keras", ".weights.h5")."""
+    directory, name = os.path.split(path)
+    tmp = os.path.join(directory, f".tmp-{os.getpid()}-{name}")
+    save(tmp)
+    os.replace(tmp, path)
+
+
+def atomic_write_text(text, path):
+    """`atomic_write` of a text file."""
+
+    def save(tmp):
+        with open(tmp, "w") as f:
+            f.write(text)
+
+    atomic_write(save, path)
+
+
+def file_sha256(path):
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
