@@ -1,12 +1,11 @@
 """Fashion-MNIST IDX files: the real ones when installed, and broken ones made here."""
 
 import gzip
-import os
 
 import numpy as np
 import pytest
 
-from keras_preact.datasets import load_fashion_mnist, read_idx
+from keras_preact.data.readers import load_fashion_mnist, read_idx
 
 from conftest import needs_fashion_mnist
 
@@ -60,32 +59,3 @@ def test_out_of_range_label(tmp_path):
     write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.array([3, 12]))
     with pytest.raises(ValueError, match=r"has label 12; Fashion-MNIST labels are 0-9"):
         load_fashion_mnist("test", str(tmp_path))
-
-
-@needs_fashion_mnist
-def test_demo_trains_evaluates_and_exports(tmp_path):
-    """The README's demo on a 4,096-image subset: it learns, and what it saves reloads."""
-    import json
-
-    import keras
-
-    from keras_preact import demo
-
-    results = demo.run(str(tmp_path), train_images=4096, epochs=1)
-    assert results["test_images"] == 10000
-    assert results["test_accuracy"] > 0.3  # chance is 0.1; 0.41 measured
-    saved = json.loads((tmp_path / "results.json").read_text())
-    assert saved["test_accuracy"] == results["test_accuracy"]
-    model = keras.saving.load_model(tmp_path / "model.keras")
-    images, labels = load_fashion_mnist("test")
-    x = datasets_preprocess(images[:500])
-    accuracy = np.mean(np.argmax(model.predict(x, verbose=0), axis=-1) == labels[:500])
-    assert abs(accuracy - results["test_accuracy"]) < 0.06
-    assert os.path.isfile(os.path.join(results["saved_model"], "saved_model.pb"))
-    assert results["tflite_parity_on_1000_test_images"]["max_abs_diff"] <= 1e-4
-
-
-def datasets_preprocess(images):
-    from keras_preact import preprocess_input
-
-    return preprocess_input(images, "fashion_mnist")

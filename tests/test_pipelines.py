@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_preact import datasets, pipelines
-from keras_preact.preprocessing import preprocess_input
+from keras_preact.data import augmentation, pipelines, readers, sources
+from keras_preact.models.preprocessing import preprocess_input
 
 from conftest import needs_fashion_mnist
 
 
 def write_cifar(root, name, records_per_file=20, seed=0):
     """Writes CIFAR files in the official binary format; returns the labels of each split."""
-    folder, files, label_bytes, label_index, classes = datasets.CIFAR_BINARY[name]
+    folder, files, label_bytes, label_index, classes = readers.CIFAR_BINARY[name]
     os.makedirs(os.path.join(root, folder), exist_ok=True)
     rng = np.random.default_rng(seed)
     written = {}
@@ -35,7 +35,7 @@ def write_cifar(root, name, records_per_file=20, seed=0):
 def test_cifar_binary_loader_reads_the_official_layout(tmp_path, name):
     written = write_cifar(str(tmp_path), name)
     for split in ("train", "test"):
-        images, labels = datasets.load_cifar(name, split, str(tmp_path))
+        images, labels = readers.load_cifar(name, split, str(tmp_path))
         np.testing.assert_array_equal(images, written[split][0])
         np.testing.assert_array_equal(labels, written[split][1])
         assert images.dtype == np.uint8 and images.shape[1:] == (32, 32, 3)
@@ -48,22 +48,22 @@ def test_cifar_loader_rejects_bad_files(tmp_path):
     with open(path, "ab") as f:
         f.write(b"\0" * 100)
     with pytest.raises(ValueError, match=r"test_batch.bin is truncated or not a CIFAR binary file"):
-        datasets.load_cifar("cifar10", "test", root)
+        readers.load_cifar("cifar10", "test", root)
     record = np.zeros((2, 3073), np.uint8)
     record[1, 0] = 10
     record.tofile(path)
     with pytest.raises(ValueError, match=r"test_batch.bin: record 1 has label 10; expected 0 to 9"):
-        datasets.load_cifar("cifar10", "test", root)
+        readers.load_cifar("cifar10", "test", root)
     with pytest.raises(FileNotFoundError, match=r"cifar-100-binary.*cifar-100-binary.tar.gz"):
-        datasets.load_cifar("cifar100", "train", root)
+        readers.load_cifar("cifar100", "train", root)
     with pytest.raises(ValueError, match=r"name='cifar1000'"):
-        datasets.load_cifar("cifar1000", "train", root)
+        readers.load_cifar("cifar1000", "train", root)
 
 
 def test_cifar_through_tfds_when_no_directory():
     tfds = pytest.importorskip("tensorflow_datasets")
     with tfds.testing.mock_data(num_examples=12):
-        images, labels = datasets.load_cifar("cifar10", "train")
+        images, labels = readers.load_cifar("cifar10", "train")
     assert images.shape == (12, 32, 32, 3) and images.dtype == np.uint8
     assert labels.shape == (12,) and labels.max() < 10
 
@@ -76,7 +76,7 @@ def _take(dataset, count):
 def cifar_source(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("cifar"))
     write_cifar(root, "cifar10", records_per_file=40)
-    return pipelines.load_source("cifar10", "train", root)
+    return sources.load_source("cifar10", "train", root)
 
 
 def test_cifar_augmentation_shapes_ranges_and_randomness(cifar_source):
@@ -133,7 +133,7 @@ def test_pipelines_of_two_workers_split_the_global_batch(cifar_source):
 
 @needs_fashion_mnist
 def test_fashion_mnist_pipeline_on_the_real_files():
-    source = pipelines.load_source("fashion_mnist", "test", subset=256)
+    source = sources.load_source("fashion_mnist", "test", subset=256)
     ((x, y),) = _take(pipelines.make_dataset(source, "fashion_mnist", training=True, batch_size=256), 1)
     assert x.shape == (256, 28, 28, 1) and set(np.unique(y)) <= set(range(10))
     assert -1.0 < x.min() < -0.7 and 2.0 < x.max() < 2.1  # (0 - 72.94) / 90.02, (255 - 72.94) / 90.02
@@ -153,9 +153,9 @@ def image_folder(tmp_path_factory):
     return str(root)
 
 
-@pytest.mark.parametrize("augment", pipelines.IMAGENET_AUGMENTS)
+@pytest.mark.parametrize("augment", augmentation.IMAGENET_AUGMENTS)
 def test_imagenet_style_pipeline_from_a_folder(image_folder, augment):
-    source = pipelines.load_source("imagenet", "train", image_folder)
+    source = sources.load_source("imagenet", "train", image_folder)
     assert source.size == 6 and list(source.labels) == [0, 0, 0, 1, 1, 1]
     ((x, y),) = _take(
         pipelines.make_dataset(source, "imagenet", training=True, batch_size=6, imagenet_augment=augment), 1
@@ -173,7 +173,7 @@ def test_undecodable_images_are_reported_by_name(image_folder, tmp_path):
     shutil.copytree(image_folder, root)
     data = (root / "n02" / "1.jpg").read_bytes()
     (root / "n02" / "1.jpg").write_bytes(data[: len(data) // 2])
-    source = pipelines.load_source("imagenet", "train", str(root))
+    source = sources.load_source("imagenet", "train", str(root))
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"n02/1.jpg"):
         _take(pipelines.make_dataset(source, "imagenet", training=False, batch_size=6), 1)
     (root / "n02" / "1.jpg").write_bytes(b"not an image at all")
@@ -183,7 +183,7 @@ def test_undecodable_images_are_reported_by_name(image_folder, tmp_path):
 
 @pytest.mark.parametrize("padding", [0, 2])
 def test_crop_padding_bounds_the_shift_of_each_crop(padding):
-    source = pipelines.load_source("synthetic_cifar", synthetic_size=8)
+    source = sources.load_source("synthetic_cifar", synthetic_size=8)
     ((train_x, _),) = _take(
         pipelines.make_dataset(source, "synthetic_cifar", training=True, batch_size=8, crop_padding=padding), 1
     )
@@ -208,12 +208,12 @@ def test_crop_padding_bounds_the_shift_of_each_crop(padding):
 
 def test_missing_data_and_unknown_names_give_clear_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"Image folder not found: .*nowhere"):
-        pipelines.load_source("imagenet", "train", str(tmp_path / "nowhere"))
+        sources.load_source("imagenet", "train", str(tmp_path / "nowhere"))
     with pytest.raises(FileNotFoundError, match=r"apt-get install dataset-fashion-mnist"):
-        pipelines.load_source("fashion_mnist", "train", str(tmp_path))
+        sources.load_source("fashion_mnist", "train", str(tmp_path))
     with pytest.raises(ValueError, match=r"dataset='mnist'; expected one of"):
-        pipelines.load_source("mnist")
-    source = pipelines.load_source("synthetic_cifar", synthetic_size=16)
+        sources.load_source("mnist")
+    source = sources.load_source("synthetic_cifar", synthetic_size=16)
     with pytest.raises(ValueError, match=r"imagenet_augment='random'"):
         pipelines.make_dataset(source, "synthetic_cifar", training=True, batch_size=8, imagenet_augment="random")
 
@@ -224,7 +224,7 @@ def test_tfds_stream_order_ignores_the_global_seed_even_zero(tmp_path):
     tfds = pytest.importorskip("tensorflow_datasets")
     orders = []
     with tfds.testing.mock_data(num_examples=6):
-        source = pipelines.load_source("imagenet", "train", str(tmp_path), manual_dir=str(tmp_path / "manual"))
+        source = sources.load_source("imagenet", "train", str(tmp_path), manual_dir=str(tmp_path / "manual"))
         for global_seed in (None, 0, 7):
             tf.random.set_seed(global_seed)
             orders.append(_take(pipelines.make_dataset(source, "imagenet", training=True, batch_size=3), 2))
@@ -238,7 +238,7 @@ def test_tfds_stream_order_ignores_the_global_seed_even_zero(tmp_path):
 def test_imagenet_through_tfds_streams_and_resumes(tmp_path):
     tfds = pytest.importorskip("tensorflow_datasets")
     with tfds.testing.mock_data(num_examples=6):
-        source = pipelines.load_source("imagenet", "train", str(tmp_path), manual_dir=str(tmp_path / "manual"))
+        source = sources.load_source("imagenet", "train", str(tmp_path), manual_dir=str(tmp_path / "manual"))
         assert source.stream is not None and source.size == 6
         make = lambda **kw: pipelines.make_dataset(source, "imagenet", training=True, batch_size=4, **kw)  # noqa: E731
         uninterrupted = _take(make(), 3)

@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 
-from keras_preact.checks import check_choice
+from keras_preact.utils.checks import check_choice
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 FASHION_MNIST_FILES = {
