@@ -1,63 +1,9 @@
-"""The training command: a named recipe plus overrides, a work directory, a strategy.
+"""`python -m keras_preact.train`: the `keras-preact-train` command
+(`keras_preact.training.cli`)."""
 
-    keras-preact-train --recipe cifar10_resnet1001_v2 --workdir runs/r1001 [--strategy auto]
-    python -m keras_preact.train --recipe smoke --workdir runs/smoke --set batch_size=32
-    python training/train.py --list-recipes
-
-Re-running the same command resumes from the newest intact checkpoint in the workdir.
-Exit status: 0 when the run completed or was preempted (SIGTERM: checkpoint saved),
-3 when it stopped on a non-finite loss, 2 for bad arguments or data.
-"""
-
-import argparse
-import json
-import os
 import sys
 
-EXIT_NAN = 3
-EXIT_USAGE = 2
-
-
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog="keras-preact-train", description=__doc__.splitlines()[0])
-    parser.add_argument("--recipe", help="a named recipe (see --list-recipes)")
-    parser.add_argument("--workdir", help="where checkpoints, logs, the model and results.json go")
-    parser.add_argument("--strategy", default="auto", help="auto, mirrored, multi_worker or one_device")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
-    parser.add_argument("--cpu-devices", type=int, default=0, help="split the CPU into N logical devices")
-    parser.add_argument("--list-recipes", action="store_true", help="print the recipes and exit")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
-    if not args.list_recipes and not (args.recipe and args.workdir):
-        parser.error("--recipe and --workdir are required (or --list-recipes)")
-    return args
-
-
-def main(argv=None):
-    args = parse_args(argv)
-    from keras_preact import recipes
-
-    if args.list_recipes:
-        for name, config in sorted(recipes.RECIPES.items()):
-            steps = f"batch {config.batch_size}, {config.total_steps} steps"
-            print(f"{name:28s} {config.model:18s} {config.dataset:14s} {steps}")
-        return 0
-    from keras_preact import trainer
-
-    try:
-        if args.cpu_devices:
-            trainer.split_cpu(args.cpu_devices)
-        config = recipes.apply_overrides(recipes.get_recipe(args.recipe), args.set)
-        results = trainer.train(config, args.workdir, args.strategy, verbose=0 if args.quiet else 1)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"keras-preact-train: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    summary = {k: results.get(k) for k in ("status", "step", "eval_accuracy", "wall_seconds", "images_per_second")}
-    print(json.dumps(summary))
-    if results["status"] == "completed":
-        print(f"Wrote model.keras, model.weights.h5, history.csv and results.json to {os.path.abspath(args.workdir)}")
-    return EXIT_NAN if results["status"] == "nan" else 0
-
+from keras_preact.training.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,16 +1,14 @@
-"""Signal-propagation diagnostics ([2] Eqn. (4)/(5)) and the keras-tuner search space."""
+"""Signal-propagation diagnostics ([2] Eqn. (4)/(5))."""
 
 import csv
 
 import keras
-import keras_tuner
 import numpy as np
 import pytest
 
 import keras_preact
-from keras_preact import diagnostics
-from keras_preact.graph import unit_names
-from keras_preact.tuning import PreActHyperModel
+from keras_preact.models.graph import unit_names
+from keras_preact.training import diagnostics
 
 # Eqn. (5): within a stage, dE/dx_l = dE/dx_L + dE/dx_L * d/dx_l sum F, so the gradient
 # at x_l holds the gradient at x_L plus residual terms that a batch does not cancel:
@@ -72,33 +70,3 @@ def test_diagnostics_bad_input_is_named():
     model = keras_preact.build_resnet(8, family="cifar", input_shape=(16, 16, 3), classes=10)
     with pytest.raises(ValueError, match=r"steps=\[5, 0\]; expected ascending"):
         diagnostics.signal_propagation(model, iter([_batch((16, 16, 3))]), steps=[5, 0])
-
-
-def test_hypermodel_two_trial_search(tmp_path):
-    x, y = _batch((16, 16, 1), count=64)
-    tuner = keras_tuner.RandomSearch(
-        PreActHyperModel((16, 16, 1), 10, depths=(8, 11)),
-        objective="val_accuracy",
-        max_trials=2,
-        seed=3,
-        directory=str(tmp_path),
-    )
-    tuner.search(x, y, validation_data=(x[:32], y[:32]), epochs=1, batch_size=32, verbose=0)
-    trials = list(tuner.oracle.trials.values())
-    assert len(trials) == 2 and all(t.status == "COMPLETED" for t in trials)
-    for trial in trials:
-        values = trial.hyperparameters.values
-        order = values[f"activation_order_v{values['version']}"]
-        assert keras_preact.units.ACTIVATION_ORDERS[order].version == values["version"]
-        assert {"depth", "learning_rate", "weight_decay", "shortcut"} <= set(values)
-    best = tuner.get_best_models(1)[0]
-    assert best.output_shape == (None, 10) and unit_names(best)
-
-
-def test_hypermodel_bad_input_is_named():
-    with pytest.raises(ValueError, match="depth=12"):
-        PreActHyperModel((16, 16, 1), 10, depths=(12,))
-    with pytest.raises(ValueError, match=r"versions=3; expected one of \(1, 2\)"):
-        PreActHyperModel((16, 16, 1), 10, versions=(3,))
-    with pytest.raises(ValueError, match="none of which is a version 1 order"):
-        PreActHyperModel((16, 16, 1), 10, versions=(1,), activation_orders=("full_preact",))

@@ -1,4 +1,4 @@
-"""keras_preact.optimizers.SGD: Keras' SGD, with the momentum update as one op on TF."""
+"""keras_preact.training.optimizers.SGD: Keras' SGD, with the momentum update as one op on TF."""
 
 import keras
 import numpy as np
@@ -6,8 +6,8 @@ import pytest
 import tensorflow as tf
 
 import keras_preact
-from keras_preact import optimizers
-from keras_preact.schedules import StepSchedule
+from keras_preact.training import optimizers
+from keras_preact.training.schedules import StepSchedule
 
 
 def _train(optimizer_class, steps=3, **kwargs):

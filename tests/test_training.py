@@ -18,21 +18,18 @@ import pytest
 import tensorflow as tf
 
 import keras_preact
-from keras_preact import recipes, trainer
-from keras_preact.remat import rematerialize
+from keras_preact.data import sources
+from keras_preact.training import recipes, trainer
+from keras_preact.training.config import apply_overrides
+from keras_preact.training.remat import rematerialize
 
-from conftest import needs_fashion_mnist
+from conftest import needs_fashion_mnist, synthetic_run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKER = os.path.join(ROOT, "tests", "train_worker.py")
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}
 # A small synthetic run for the fault tests: 40 steps, a checkpoint every 5.
-FAULT_RUN = [
-    "--recipe", "smoke", "--quiet",
-    "--set", "model=PreActResNet8", "--set", "dataset=synthetic_cifar", "--set", "batch_size=16",
-    "--set", "reference_batch_size=16", "--set", "total_steps=40", "--set", "boundaries=[30]",
-    "--set", "checkpoint_every=5", "--set", "eval_every=40", "--set", "eval_batch_size=64",
-]  # fmt: skip
+FAULT_RUN = synthetic_run(total_steps=40, checkpoint_every=5, boundary=30)
 TINY = ["model=PreActResNet8", "dataset=synthetic_cifar", "batch_size=16", "reference_batch_size=16",
         "eval_batch_size=64", "total_steps=2", "eval_every=2", "checkpoint_every=1", "deterministic=false"]  # fmt: skip
 
@@ -65,7 +62,7 @@ def _max_difference(a, b):
 # what remains is float summation order.
 MIRRORED_TOLERANCE = 1e-5
 # Measured 8.5e-4 (weights of magnitude up to ~1, after 4 steps at lr 0.1): see the
-# README's note on MultiWorkerMirroredStrategy.
+# note on MultiWorkerMirroredStrategy in docs/training.md.
 MULTI_WORKER_TOLERANCE = 3e-3
 
 
@@ -91,6 +88,7 @@ def _multi_worker_run(tmp_path):
     return np.load(tmp_path / "w0.npz"), np.load(tmp_path / "w1.npz")
 
 
+@pytest.mark.slow
 def test_one_device_mirrored_and_multi_worker_runs_agree(tmp_path):
     """One device, MirroredStrategy over 2 logical CPUs, and 2 worker processes on
     localhost ports, all on the same global batches."""
@@ -109,9 +107,7 @@ def test_one_device_mirrored_and_multi_worker_runs_agree(tmp_path):
 
 def _initial_weights(tmp_path):
     keras.utils.set_random_seed(0)
-    model = trainer.build_model(
-        recipes.apply_overrides(recipes.get_recipe("smoke"), TINY), keras_preact.pipelines.DATASETS["synthetic_cifar"]
-    )
+    model = trainer.build_model(apply_overrides(recipes.get_recipe("smoke"), TINY), sources.DATASETS["synthetic_cifar"])
     path = tmp_path / "initial.npz"
     np.savez(path, *[np.asarray(v) for v in model.weights])
     return path
@@ -139,6 +135,7 @@ def _load_weights(workdir):
 
 
 @pytest.mark.xdist_group("faults")
+@pytest.mark.slow
 def test_killed_run_resumes_at_its_checkpoint_and_ends_identical(tmp_path, uninterrupted_run):
     workdir = tmp_path / "run"
     command = [sys.executable, "-m", "keras_preact.train", *FAULT_RUN, "--workdir", str(workdir)]
@@ -165,6 +162,7 @@ def test_killed_run_resumes_at_its_checkpoint_and_ends_identical(tmp_path, unint
 
 
 @pytest.mark.xdist_group("faults")
+@pytest.mark.slow
 def test_sigterm_saves_and_exits_cleanly(tmp_path):
     workdir = tmp_path / "run"
     command = [sys.executable, "-m", "keras_preact.train", *FAULT_RUN, "--workdir", str(workdir)]
@@ -184,6 +182,7 @@ def test_sigterm_saves_and_exits_cleanly(tmp_path):
 
 
 @needs_fashion_mnist
+@pytest.mark.slow
 def test_cli_runs_the_smoke_recipe_end_to_end(tmp_path):
     done = _cli(["--recipe", "smoke", "--workdir", str(tmp_path), "--quiet"])
     assert done.returncode == 0, done.stderr[-3000:]
@@ -210,11 +209,12 @@ def test_cli_runs_the_smoke_recipe_end_to_end(tmp_path):
     assert changed.returncode == 2 and "differs in ['seed']" in changed.stderr
 
 
+@pytest.mark.slow
 def test_cli_errors_name_the_bad_value(tmp_path, capsys):
     done = _cli(["--recipe", "smoke", "--workdir", str(tmp_path), "--cpu-devices", "2", "--strategy", "mirrored",
                  "--set", "batch_size=7", "--set", "dataset=synthetic_cifar"])  # fmt: skip
     assert done.returncode == 2 and "batch_size=7, not divisible by the 2 replicas" in done.stderr
-    from keras_preact.train import main
+    from keras_preact.training.cli import main
 
     assert main(["--recipe", "smoke", "--workdir", str(tmp_path / "b"), "--set", "data_dir=/nonexistent"]) == 2
     assert "/nonexistent" in capsys.readouterr().err
@@ -227,7 +227,7 @@ def test_cli_errors_name_the_bad_value(tmp_path, capsys):
 
 
 def _tiny_trainer(tmp_path, *overrides):
-    config = recipes.apply_overrides(recipes.get_recipe("smoke"), TINY + list(overrides))
+    config = apply_overrides(recipes.get_recipe("smoke"), TINY + list(overrides))
     return trainer.Trainer(config, str(tmp_path), "one_device", verbose=0)
 
 
@@ -252,15 +252,23 @@ def test_non_finite_loss_or_weights_stop_and_keep_the_last_good_checkpoint(tmp_p
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
-def test_mixed_precision_trains(tmp_path, policy):
-    try:
-        run = _tiny_trainer(tmp_path, f"mixed_precision={policy}")
-        results = run.train()
-        assert run.model.get_layer("conv1").compute_dtype == policy.split("_")[1]
-        assert run.model.get_layer("conv1").kernel.dtype == "float32"
-        assert (policy == "mixed_float16") == isinstance(run.optimizer, keras.optimizers.LossScaleOptimizer)
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
+def test_mixed_precision_trains_and_the_process_settings_are_restored(tmp_path, policy):
+    from tensorflow.python.framework import config as tf_config
+
+    assert keras.mixed_precision.global_policy().name == "float32"
+    determinism = tf_config.is_op_determinism_enabled()
+    np.random.seed(123)
+    expected_draw = np.random.random()
+    np.random.seed(123)
+    run = _tiny_trainer(tmp_path, f"mixed_precision={policy}", "deterministic=true")
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored after building ...
+    results = run.train()
+    assert keras.mixed_precision.global_policy().name == "float32"  # ... and after training
+    assert tf_config.is_op_determinism_enabled() == determinism
+    assert np.random.random() == expected_draw  # NumPy's random state is put back too
+    assert run.model.get_layer("conv1").compute_dtype == policy.split("_")[1]
+    assert run.model.get_layer("conv1").kernel.dtype == "float32"
+    assert (policy == "mixed_float16") == isinstance(run.optimizer, keras.optimizers.LossScaleOptimizer)
     assert results["status"] == "completed" and np.isfinite(results["eval_loss"])
 
 

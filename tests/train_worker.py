@@ -27,11 +27,13 @@ TINY = [
 
 
 def main(out, workdir, strategy, cpu_devices, *overrides):
-    from keras_preact import recipes, trainer
+    from keras_preact.training import recipes, trainer
+    from keras_preact.training.config import apply_overrides
+    from keras_preact.training.strategy import split_cpu
 
     if int(cpu_devices) > 1:
-        trainer.split_cpu(int(cpu_devices))
-    config = recipes.apply_overrides(recipes.get_recipe("smoke"), TINY + list(overrides))
+        split_cpu(int(cpu_devices))
+    config = apply_overrides(recipes.get_recipe("smoke"), TINY + list(overrides))
     run = trainer.Trainer(config, workdir, strategy, verbose=0)
     results = run.train()
     import numpy as np

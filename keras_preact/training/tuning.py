@@ -19,10 +19,10 @@ each step, outside the momentum); without momentum it equals an L2 penalty
 import keras
 import keras_tuner
 
-from keras_preact.checks import check_choice
-from keras_preact.resnet import build_resnet
-from keras_preact.specs import get_spec
-from keras_preact.units import ACTIVATION_ORDERS, SHORTCUTS
+from keras_preact.models.resnet import build_resnet
+from keras_preact.models.specs import get_spec
+from keras_preact.models.units import ACTIVATION_ORDERS, SHORTCUTS
+from keras_preact.utils.checks import check_choice
 
 
 class PreActHyperModel(keras_tuner.HyperModel):

@@ -16,7 +16,7 @@ import contextlib
 import keras
 import tensorflow as tf
 
-from keras_preact.graph import unit_boundaries
+from keras_preact.models.graph import unit_boundaries
 
 
 @contextlib.contextmanager

@@ -9,56 +9,20 @@ checkpoint damaged later (a truncated file) is skipped with a warning naming the
 and the previous one is used. Only the last `max_to_keep` are kept.
 """
 
-import hashlib
 import json
 import os
 import re
 import shutil
 import warnings
 
+from keras_preact.utils.files import file_sha256, fsync_dir
+
 PREFIX = "ckpt"
 _NAME = re.compile(r"^step-(\d{8,})$")
 
 
-def atomic_write(save, path):
-    """Writes a file through `save(tmp_path)`, then renames it to `path`, so a reader
-    never sees half a file. The temporary name prefixes the base name, so it keeps
-    every suffix a writer checks (".keras", ".weights.h5")."""
-    directory, name = os.path.split(path)
-    tmp = os.path.join(directory, f".tmp-{os.getpid()}-{name}")
-    save(tmp)
-    os.replace(tmp, path)
-
-
-def atomic_write_text(text, path):
-    """`atomic_write` of a text file."""
-
-    def save(tmp):
-        with open(tmp, "w") as f:
-            f.write(text)
-
-    atomic_write(save, path)
-
-
 class CorruptCheckpointError(RuntimeError):
     """Every checkpoint in a directory failed verification."""
-
-
-def file_sha256(path):
-    """Hex SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _fsync_dir(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class AtomicCheckpointManager:
@@ -109,11 +73,11 @@ class AtomicCheckpointManager:
             json.dump({"step": step, "files": files}, f, indent=1)
             f.flush()
             os.fsync(f.fileno())
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         if os.path.exists(final):  # a re-save of the same step (after a restore)
             shutil.rmtree(final)
         os.rename(tmp, final)
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         for _, old in self.checkpoints()[: -self.max_to_keep]:
             shutil.rmtree(old, ignore_errors=True)
         return final

@@ -1,6 +1,6 @@
 """The paper's optimizer, SGD with momentum ([2], appendix: momentum 0.9), traced lean.
 
-`keras_preact.optimizers.SGD` is `keras.optimizers.SGD` with the same arguments,
+`keras_preact.training.optimizers.SGD` is `keras.optimizers.SGD` with the same arguments,
 variables, checkpoints and arithmetic. On the TensorFlow backend its momentum update,
 
     accumulator = momentum * accumulator - learning_rate * gradient

@@ -1,0 +1,121 @@
+"""`TrainConfig`: everything a training run depends on, and its validation.
+
+Step counts and the learning rate are stated for `reference_batch_size`. With
+`lr_scaling="linear"` (the default) a different `batch_size` scales the learning
+rates by batch_size / reference_batch_size and every step count by the inverse, so a
+run covers the same epochs (Goyal et al., 2017); `lr_scaling="none"` uses them as
+written. Field names are the `--set` keys of the `keras-preact-train` command.
+"""
+
+import dataclasses
+import json
+
+from keras_preact.data import augmentation, sources
+from keras_preact.models import registry
+from keras_preact.utils.checks import check_choice
+
+LR_SCALINGS = ("linear", "none")
+MIXED_PRECISION = (None, "mixed_float16", "mixed_bfloat16")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything a training run depends on; saved as the run's config.json."""
+
+    model: str = "PreActResNet110"
+    dataset: str = "cifar10"
+    data_dir: str = None
+    manual_dir: str = None
+    train_subset: int = None
+    eval_subset: int = None
+    batch_size: int = 128
+    eval_batch_size: int = 500
+    reference_batch_size: int = 128
+    lr_scaling: str = "linear"
+    base_lr: float = 0.1
+    warmup_lr: float = 0.01
+    warmup_steps: int = 400
+    boundaries: tuple = (32_000, 48_000)
+    total_steps: int = 64_000
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    seed: int = 0
+    deterministic: bool = True
+    mixed_precision: str = None
+    sync_bn: bool = False
+    remat: bool = False
+    model_kwargs: dict = dataclasses.field(default_factory=dict)
+    imagenet_augment: str = "scale"
+    eval_crop: int = 224
+    crop_padding: int = augmentation.CIFAR_PADDING
+    eval_every: int = 2000
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    log_every: int = 50
+
+    def validate(self):
+        """Raises ValueError naming the field and its allowed values."""
+        registry.model_arguments(self.model)
+        sources.get_dataset_info(self.dataset)
+        choices = {
+            "lr_scaling": LR_SCALINGS,
+            "mixed_precision": MIXED_PRECISION,
+            "imagenet_augment": augmentation.IMAGENET_AUGMENTS,
+            "eval_crop": tuple(augmentation.IMAGENET_EVAL_RESIZE),
+        }
+        for field, allowed in choices.items():
+            check_choice(field, getattr(self, field), allowed)
+        augmentation.check_crop_padding(self.crop_padding, sources.get_dataset_info(self.dataset).image_shape[0])
+        for field in ("batch_size", "eval_batch_size", "reference_batch_size", "total_steps", "eval_every"):
+            if not isinstance(getattr(self, field), int) or getattr(self, field) < 1:
+                raise ValueError(f"Received: {field}={getattr(self, field)!r}; expected a positive integer.")
+        if not isinstance(self.model_kwargs, dict):
+            raise ValueError(f"Received: model_kwargs={self.model_kwargs!r}; expected a dict of builder arguments.")
+        return self
+
+    def scaled(self):
+        """(learning rates, step counts) after `lr_scaling`, as a dict."""
+        factor = self.batch_size / self.reference_batch_size if self.lr_scaling == "linear" else 1.0
+
+        def steps(n):
+            return max(1, round(n / factor)) if n else 0
+
+        return {
+            "base_lr": self.base_lr * factor,
+            "warmup_lr": None if self.warmup_lr is None else self.warmup_lr * factor,
+            "warmup_steps": steps(self.warmup_steps),
+            "boundaries": [steps(b) for b in self.boundaries],
+            "total_steps": steps(self.total_steps),
+            "factor": factor,
+        }
+
+    def to_dict(self):
+        data = dataclasses.asdict(self)
+        data["boundaries"] = list(self.boundaries)
+        return data
+
+
+def apply_overrides(config, overrides):
+    """Applies "key=value" strings (values parsed as JSON, else taken as strings).
+
+    Raises:
+        ValueError: for a malformed override or an unknown key (listing the keys).
+    """
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    changes = {}
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise ValueError(f"Received: --set {item!r}; expected key=value.")
+        if key not in fields:
+            raise ValueError(f"Received: --set {key}=...; unknown key. Expected one of {sorted(fields)}.")
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = text
+        if key == "boundaries" and isinstance(value, list):
+            value = tuple(value)
+        elif isinstance(getattr(config, key), float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)  # --set momentum=0
+        changes[key] = value
+    return dataclasses.replace(config, **changes).validate()
