@@ -8,8 +8,8 @@ import sys
 import pytest
 
 import keras_preact
-from keras_preact import export
-from keras_preact.recipes import TrainConfig
+from keras_preact.export import cli as export_cli
+from keras_preact.training.config import TrainConfig
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def small_model():
 def test_from_name_and_weights_file(small_model, tmp_path, capsys):
     weights = tmp_path / "m.weights.h5"
     small_model.save_weights(weights)
-    report = export.main(
+    report = export_cli.run(
         ["--model", "PreActResNet8", "--weights", str(weights), "--input-shape", "28,28,1", "--classes", "10"]
         + ["--dataset", "fashion_mnist", "--saved-model", str(tmp_path / "serving"), "--tflite", str(tmp_path / "m")]
     )
@@ -32,6 +32,7 @@ def test_from_name_and_weights_file(small_model, tmp_path, capsys):
     assert f"{saved}: " in printed and f"{tflite}: " in printed and "top-1 agreement 100.00%" in printed
 
 
+@pytest.mark.slow
 def test_from_keras_file_with_python_m(small_model, tmp_path):
     path = tmp_path / "m.keras"
     small_model.save(path)
@@ -52,7 +53,7 @@ def test_from_training_workdir_with_int8_calibrated_on_the_pipeline(tmp_path):
     config = TrainConfig(model="PreActResNet8", dataset="synthetic_cifar")
     (workdir / "config.json").write_text(json.dumps(config.to_dict()))
     keras_preact.get_model("PreActResNet8", input_shape=(32, 32, 3), classes=10).save(workdir / "model.keras")
-    report = export.main(
+    report = export_cli.run(
         ["--workdir", str(workdir), "--tflite", str(tmp_path / "m"), "--quantization", "float32,int8"]
         + ["--calibration-images", "100", "--parity-images", "100"]
     )
@@ -77,6 +78,6 @@ def test_from_training_workdir_with_int8_calibrated_on_the_pipeline(tmp_path):
 def test_bad_input_is_named(arguments, message, tmp_path, capsys):
     (tmp_path / "file").write_text("")
     with pytest.raises(SystemExit) as exit_info:
-        export.main([a.replace("{tmp}", str(tmp_path)) for a in arguments])
+        export_cli.run([a.replace("{tmp}", str(tmp_path)) for a in arguments])
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import keras_preact
-from keras_preact import datasets
+from keras_preact.data import readers
 from keras_preact.export import (
     FLOAT16_MIN_ELEMENTS,
     QUANTIZATIONS,
@@ -34,8 +34,8 @@ def trained():
     """The shipped PreActResNet20 Fashion-MNIST weights (saved_models/), 1,000 real test
     images and 100 training images for calibration."""
     model = keras_preact.PreActResNet20(weights="fashion_mnist", input_shape=(28, 28, 1), classes=10)
-    train_x, _ = datasets.load_fashion_mnist("train")
-    test_x, test_y = datasets.load_fashion_mnist("test")
+    train_x, _ = readers.load_fashion_mnist("train")
+    test_x, test_y = readers.load_fashion_mnist("test")
     return model, _prep(test_x[:TEST_IMAGES]), test_y[:TEST_IMAGES], _prep(train_x[:100])
 
 
