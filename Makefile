@@ -1,18 +1,20 @@
 # The two commands of the README:
 #   make demo   installs everything (virtualenv in .venv, Fashion-MNIST from Debian) and
-#               runs the main job: train a small PreAct ResNet on Fashion-MNIST, evaluate, save
+#               runs the main job: the `demo` recipe through the trainer, evaluation, export
 #   make test   installs what the tests need and runs them
+# Versions come from constraints.txt (exact, tested together).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 FASHION_MNIST_DIR ?= /usr/share/datasets/fashion-mnist
+PYTEST_ARGS ?=
 
 .PHONY: install data demo test clean
 
-$(VENV)/.installed: setup.cfg pyproject.toml
+$(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[all,test]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -26,7 +28,7 @@ demo: install data
 test: install
 	@FASHION_MNIST_DIR=$(FASHION_MNIST_DIR) sh scripts/install_fashion_mnist.sh || \
 		echo "Continuing without Fashion-MNIST: the tests that read it are skipped."
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -1,87 +1,95 @@
-"""The README's demo: train a small PreAct ResNet on Fashion-MNIST, evaluate, export.
+"""The README's main command: train a small PreAct ResNet on Fashion-MNIST, evaluate, export.
 
-    python -m keras_preact.demo --workdir runs/demo [--epochs 1] [--train-images 12000]
+    python -m keras_preact.demo --workdir runs/demo [--data-dir DIR] [--set KEY=VALUE ...]
 
-Trains `PreActResNet20` (28x28x1 input, 10 classes) with SGD momentum on a subset of
-the real training set, evaluates on all 10,000 test images, and writes the model
-(`model.keras`), its weights (`model.weights.h5`), a TF Serving SavedModel
-(`serving/preactresnet20_demo/1/`), a float32 TFLite file (`model_float32.tflite`, checked
-against Keras on the test images) and `results.json` to the workdir.
+Runs the `demo` recipe (PreActResNet20, one epoch of a 12,000-image subset of the real
+training set, evaluated on all 10,000 test images) through the same trainer as every
+other recipe, so the workdir holds what every run writes (`config.json`,
+`checkpoints/`, `history.csv`, `model.keras`, `model.weights.h5`, `results.json`).
+Then it exports the trained model as a TF Serving SavedModel
+(`serving/preactresnet20_demo/1/`) and a float32 TFLite file (`model_float32.tflite`),
+runs both on 1,000 test images against Keras, and writes `export.json`. Re-running
+resumes (or finds the finished run) and exports again.
+
+Exit status: 0 on success, 2 for bad arguments or missing data, 3 if the training
+stopped on a non-finite loss.
 """
 
 import argparse
 import json
 import os
-import time
+import sys
 
 import keras
-import numpy as np
 
-import keras_preact
-from keras_preact import export
-from keras_preact.datasets import FASHION_MNIST_DIR, load_fashion_mnist
+from keras_preact.data import pipelines, readers, sources
+from keras_preact.export import export_saved_model, export_tflite, keras_logits, parity, run_saved_model, run_tflite
+from keras_preact.training import apply_overrides, get_recipe, train
+from keras_preact.training.cli import EXIT_NAN, EXIT_USAGE
+from keras_preact.utils.files import atomic_write_text
+
+PARITY_IMAGES = 1000
 
 
-def run(workdir, data_dir=FASHION_MNIST_DIR, epochs=1, train_images=12000, batch_size=128, seed=0):
-    keras.utils.set_random_seed(seed)
-    x_train, y_train = load_fashion_mnist("train", data_dir)
-    x_test, y_test = load_fashion_mnist("test", data_dir)
-    order = np.random.default_rng(seed).permutation(len(x_train))[:train_images]
-    x_train, y_train = x_train[order], y_train[order]
-    prep = lambda x: keras_preact.preprocess_input(x, "fashion_mnist")  # noqa: E731
-
-    model = keras_preact.PreActResNet20(input_shape=(28, 28, 1), classes=10)
-    steps = epochs * (len(x_train) // batch_size)
-    schedule = keras.optimizers.schedules.CosineDecay(0.1, steps)
-    model.compile(
-        optimizer=keras.optimizers.SGD(schedule, momentum=0.9, nesterov=False),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    start = time.perf_counter()
-    model.fit(prep(x_train), y_train, batch_size=batch_size, epochs=epochs, verbose=2)
-    train_s = time.perf_counter() - start
-    loss, accuracy = model.evaluate(prep(x_test), y_test, batch_size=500, verbose=0)
-
-    os.makedirs(workdir, exist_ok=True)
-    model.save(os.path.join(workdir, "model.keras"))
-    model.save_weights(os.path.join(workdir, "model.weights.h5"))
-    serving = export.export_saved_model(
-        model, os.path.join(workdir, "serving"), "preactresnet20_demo", 1, "fashion_mnist", overwrite=True
-    )
+def export_and_check(model, workdir, dataset="fashion_mnist", data_dir=None):
+    """Exports `model` to `workdir` (SavedModel and float32 TFLite) and measures both
+    against Keras on the first `PARITY_IMAGES` test images; returns the report."""
+    source = sources.load_source(dataset, "test", data_dir)
+    stream = pipelines.make_dataset(source, dataset, training=False, batch_size=PARITY_IMAGES)
+    images = next(iter(stream))[0].numpy()
+    stats = sources.DATASETS[dataset].stats
+    expected = keras_logits(model, images)
+    saved = export_saved_model(model, os.path.join(workdir, "serving"), "preactresnet20_demo", 1, stats, overwrite=True)
     tflite = os.path.join(workdir, "model_float32.tflite")
-    export.export_tflite(model, tflite, "float32", dataset="fashion_mnist")
-    test_images = np.asarray(prep(x_test[:1000]))
-    tflite_parity = export.parity(export.keras_logits(model, test_images), export.run_tflite(tflite, test_images))
-    results = {
-        "model": "PreActResNet20",
-        "train_images": len(x_train),
-        "epochs": epochs,
-        "test_images": len(x_test),
-        "test_accuracy": accuracy,
-        "test_loss": loss,
-        "train_seconds": round(train_s, 1),
-        "images_per_second": round(epochs * len(x_train) / train_s, 1),
-        "saved_model": serving,
-        "tflite": tflite,
-        "tflite_parity_on_1000_test_images": tflite_parity,
+    export_tflite(model, tflite, "float32", dataset=stats)
+    return {
+        "parity_images": len(images),
+        "saved_model": {"path": saved, **parity(expected, run_saved_model(saved, images))},
+        "tflite": {"path": tflite, **parity(expected, run_tflite(tflite, images))},
     }
-    with open(os.path.join(workdir, "results.json"), "w") as f:
-        json.dump(results, f, indent=2)
-    return results
+
+
+def run(workdir, data_dir=None, overrides=(), verbose=1):
+    """Trains the `demo` recipe in `workdir`, then exports; returns (results, export report)."""
+    config = apply_overrides(get_recipe("demo"), [f"data_dir={data_dir}"] if data_dir else [])
+    config = apply_overrides(config, overrides)
+    results = train(config, workdir, verbose=verbose)
+    if results["status"] != "completed":
+        return results, None
+    model = keras.saving.load_model(os.path.join(workdir, "model.keras"))
+    report = export_and_check(model, workdir, config.dataset, config.data_dir)
+    atomic_write_text(json.dumps(report, indent=2), os.path.join(workdir, "export.json"))
+    return results, report
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m keras_preact.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", default="runs/demo")
-    parser.add_argument("--data-dir", default=FASHION_MNIST_DIR)
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--train-images", type=int, default=12000)
+    parser.add_argument("--data-dir", default=readers.FASHION_MNIST_DIR, help="the Fashion-MNIST IDX files")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a recipe field")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    results = run(args.workdir, args.data_dir, args.epochs, args.train_images)
-    print(json.dumps(results, indent=2))
-    print(f"Wrote model.keras, model.weights.h5, serving/, model_float32.tflite and results.json to {args.workdir}")
+    try:
+        results, report = run(args.workdir, args.data_dir, args.set, verbose=0 if args.quiet else 1)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"keras_preact.demo: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    if report is None:
+        print(f"The training stopped ({results['status']}); re-run the same command to resume.")
+        return EXIT_NAN if results["status"] == "nan" else 0
+    print(
+        f"Test accuracy {results['eval_accuracy']:.4f} on {results['eval_images']} images after "
+        f"{results['step']} steps ({results['images_per_second']} img/s)."
+    )
+    for kind in ("saved_model", "tflite"):
+        row = report[kind]
+        print(
+            f"{row['path']}: max |logit diff| from Keras {row['max_abs_diff']:.3g}, "
+            f"top-1 agreement {row['top1_agreement'] * 100:.2f}% on {report['parity_images']} test images"
+        )
+    print(f"Wrote the run (checkpoints/, history.csv, model.keras, results.json) and its exports to {args.workdir}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
