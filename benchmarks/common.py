@@ -1,9 +1,10 @@
-"""Helpers shared by the benchmark scripts."""
+"""Helpers shared by the benchmark scripts: a fixed random batch, and the package's one
+training step (`keras_preact.training.make_train_step`) bound to it."""
 
-from unittest import mock
-
-import keras
 import tensorflow as tf
+
+from keras_preact.training.optimizers import SGD
+from keras_preact.training.step import make_train_step
 
 
 def random_batch(batch, shape=(32, 32, 3), classes=10):
@@ -13,27 +14,20 @@ def random_batch(batch, shape=(32, 32, 3), classes=10):
     return images, labels
 
 
-def sgd_step(network, variables, images, labels):
-    """A traced SGD-momentum training step of cross-entropy on logits; the optimizer is
-    built before the first trace."""
-    optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
-    optimizer.build(variables)
-
-    @tf.function
-    def step():
-        with tf.GradientTape() as tape:
-            logits = network(images, training=True)
-            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
-        optimizer.apply(tape.gradient(loss, variables), variables)
-        return loss
-
-    return step
-
-
-def keras_batch_norm():
-    """A context in which the keras_preact builders use Keras' own BatchNormalization,
-    the peer that the package's BatchNormalization is compared with (same weights and
-    layer names; only the kernels differ)."""
-    import keras_preact
-
-    return mock.patch.object(keras_preact.layers, "BatchNormalization", keras.layers.BatchNormalization)
+def fixed_batch_step(model, batch, optimizer=None, network=None, weight_decay=0.0, jit_compile=False):
+    """One SGD-momentum step of `model` (which returns logits) on the fixed `batch`, as a
+    callable returning the loss. The optimizer (the package's SGD unless given) is built
+    before the first trace; `network` is what runs forward (e.g. a rematerialised model
+    sharing `model`'s weights)."""
+    images, labels = batch
+    optimizer = optimizer or SGD(0.01, momentum=0.9)
+    optimizer.build(model.trainable_variables)
+    step = make_train_step(
+        model,
+        optimizer,
+        global_batch_size=int(labels.shape[0]),
+        weight_decay=weight_decay,
+        train_model=network,
+        jit_compile=jit_compile,
+    )
+    return lambda: float(step((images, labels))[0])

@@ -4,7 +4,7 @@ Keras (`model.predict` and a direct `model(x, training=False)` call), the TF Ser
 SavedModel's `serving_default`, and TFLite float32 / float16 / dynamic-range / int8 /
 int8 per-tensor run by the LiteRT interpreter with 2 threads. Each is timed on one
 image and on a batch; rounds alternate between formats so that machine noise hits all
-alike, and medians are reported. Goals (issue 4): int8 file <= 0.26x and int8 latency <= 0.75x
+alike, and medians are reported. Goals: int8 file <= 0.26x and int8 latency <= 0.75x
 of the float32 TFLite model.
 
     python benchmarks/export_formats.py [--model PreActResNet20 --weights fashion_mnist] [--batch 64]
@@ -48,8 +48,8 @@ def main():
         calibration = rng.normal(size=(args.calibration_images, *shape)).astype("float32")
         batch = rng.normal(size=(args.batch, *shape)).astype("float32")
     else:
-        calibration = export._images(args.data, "train", args.calibration_images, shape)
-        batch = export._images(args.data, "test", args.batch, shape)
+        calibration = export.pipeline_images(args.data, "train", args.calibration_images, shape)
+        batch = export.pipeline_images(args.data, "test", args.batch, shape)
     single = batch[:1]
 
     from ai_edge_litert.interpreter import Interpreter

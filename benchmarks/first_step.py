@@ -5,25 +5,24 @@ not leak between them) and prints one row:
 
     model  mode  build_s  first_step_s  next_step_s
 
-Modes (all one SGD-momentum step of cross-entropy on a random batch, TF backend):
-    keras_bn       the peer baseline: the model built with Keras' BatchNormalization,
-                   trained with keras.optimizers.SGD in a tf.function step (optimizer
-                   built beforehand), Grappler off
+Modes (all one SGD-momentum step of cross-entropy on a random batch, TF backend; every
+mode but fit_naive runs the package's training step, `keras_preact.training.make_train_step`,
+with the optimizer built beforehand):
+    keras_bn       the peer baseline: the model built with norm="keras" (Keras'
+                   BatchNormalization), keras.optimizers.SGD, Grappler off
     fit_naive      model.compile + train_on_batch, optimizer built lazily inside the
                    traced step (what a user gets by default: the step is traced twice)
-    step_naive     a tf.function train step with keras.optimizers.SGD, optimizer built
-                   beforehand
+    step_naive     the step with keras.optimizers.SGD
     step_no_grappler  the same with Grappler's graph rewrites switched off
     step_xla       the same compiled with XLA (jit_compile=True)
-    package        the package's training step: a tf.function step with
-                   keras_preact.optimizers.SGD (one ResourceApplyKerasMomentum op per
-                   variable), Grappler on
+    package        the step with keras_preact.training.optimizers.SGD (one
+                   ResourceApplyKerasMomentum op per variable), Grappler on
     package_no_grappler  the same with Grappler off
 
-Every mode but keras_bn builds the model with the package's BatchNormalization (one
+Every mode but keras_bn builds the model with the package's fused BatchNormalization (one
 FusedBatchNormV3 per layer in training, moving statistics included).
 
-One experiment on top of package_no_grappler (not part of the package; see the README):
+One experiment on top of package_no_grappler (not part of the package; see docs/benchmarks.md):
     shared_units   every residual unit run through a tf.function over the unit's
                    weights (`stateless_call` of one template unit), so the 333 units of
                    ResNet-1001 are traced as 6 distinct functions
@@ -59,7 +58,7 @@ def _share_unit_traces():
     import keras
     import tensorflow as tf
 
-    from keras_preact.graph import unit_boundaries
+    from keras_preact.models.graph import unit_boundaries
 
     class SharedTraceUnit(keras.layers.Layer):
         def __init__(self, unit, function, **kwargs):
@@ -117,42 +116,28 @@ def run_one(model_name, mode, batch):
     if mode in NO_GRAPPLER:
         tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
     import keras
+    from common import fixed_batch_step
 
     import keras_preact
-    from keras_preact import optimizers
+    from keras_preact.training import optimizers
 
     shape = INPUT.get(model_name, (32, 32, 3))
     start = time.perf_counter()
-    if mode == "keras_bn":
-        from common import keras_batch_norm
-
-        with keras_batch_norm():
-            model = keras_preact.get_model(model_name, input_shape=shape)
-    else:
-        model = keras_preact.get_model(model_name, input_shape=shape)
+    norm = "keras" if mode == "keras_bn" else "fused"
+    model = keras_preact.get_model(model_name, input_shape=shape, classifier_activation=None, norm=norm)
     build_s = time.perf_counter() - start
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 1, (batch, *shape)).astype("float32")
     y = rng.integers(0, model.output_shape[-1], batch)
     optimizer = (optimizers.SGD if mode in PACKAGE_SGD else keras.optimizers.SGD)(0.1, momentum=0.9)
-    network = _share_unit_traces()(model) if mode == "shared_units" else model
     if mode == "fit_naive":
-        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", jit_compile=False)
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        model.compile(optimizer=optimizer, loss=loss, jit_compile=False)
         step = lambda: model.train_on_batch(x, y)  # noqa: E731
     else:
-        optimizer.build(model.trainable_variables)
-        loss_fn = keras.losses.SparseCategoricalCrossentropy()
-
-        @tf.function(jit_compile=mode == "step_xla")
-        def train_step(x, y):
-            with tf.GradientTape() as tape:
-                loss = loss_fn(y, network(x, training=True))
-            grads = tape.gradient(loss, model.trainable_variables)
-            optimizer.apply(grads, model.trainable_variables)
-            return loss
-
-        x, y = tf.constant(x), tf.constant(y)
-        step = lambda: float(train_step(x, y))  # noqa: E731
+        network = _share_unit_traces()(model) if mode == "shared_units" else None
+        batch_tensors = (tf.constant(x), tf.constant(y))
+        step = fixed_batch_step(model, batch_tensors, optimizer, network, jit_compile=mode == "step_xla")
     start = time.perf_counter()
     step()
     first_s = time.perf_counter() - start

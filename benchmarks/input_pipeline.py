@@ -41,16 +41,16 @@ def write_jpeg_folder(root, count=256, size=(375, 500), classes=4):
 
 
 def model_rate(model_name, batch, steps):
-    from common import random_batch, sgd_step
+    from common import fixed_batch_step, random_batch
 
     import keras_preact
 
     model = keras_preact.get_model(model_name, input_shape=(32, 32, 3), classes=10, classifier_activation=None)
-    step = sgd_step(model, model.trainable_variables, *random_batch(batch))
-    step().numpy()
+    step = fixed_batch_step(model, random_batch(batch))
+    step()
     start = time.perf_counter()
     for _ in range(steps):
-        step().numpy()
+        step()
     return steps * batch / (time.perf_counter() - start)
 
 
@@ -59,16 +59,16 @@ def main():
     parser.add_argument("--model", default="PreActResNet164")
     parser.add_argument("--steps", type=int, default=3)
     args = parser.parse_args()
-    from keras_preact import pipelines
+    from keras_preact.data import augmentation, pipelines, sources
 
     rates = {}
-    source = pipelines.load_source("synthetic_cifar", synthetic_size=50_000)
+    source = sources.load_source("synthetic_cifar", synthetic_size=50_000)
     cifar = pipelines.make_dataset(source, "synthetic_cifar", training=True, batch_size=128)
     rates["cifar_style"] = pipeline_rate(cifar, 200, 128)
     with tempfile.TemporaryDirectory() as root:
         write_jpeg_folder(root)
-        folder = pipelines.load_source("imagenet", "train", root)
-        for augment in pipelines.IMAGENET_AUGMENTS:
+        folder = sources.load_source("imagenet", "train", root)
+        for augment in augmentation.IMAGENET_AUGMENTS:
             dataset = pipelines.make_dataset(folder, "imagenet", training=True, batch_size=32, imagenet_augment=augment)
             rates[f"imagenet_{augment}"] = pipeline_rate(dataset, 24, 32)
     consumed = model_rate(args.model, 128, args.steps)

@@ -1,7 +1,7 @@
 """Peak memory and step time of a very deep model with and without block remat.
 
 Each mode runs in a fresh subprocess: build the model (flat, or every unit wrapped
-by `keras_preact.remat.rematerialize`), trace one SGD step, then time `--steps` steps
+by `keras_preact.training.remat.rematerialize`), trace one SGD step, then time `--steps` steps
 while a thread samples the process RSS every 5 ms. The activation memory of a step
 is the peak RSS during the timed steps minus the RSS just before them (the weights,
 the graph and the optimizer state are already allocated then).
@@ -22,16 +22,16 @@ MODES = ("flat", "remat")
 
 def run_one(model_name, mode, batch, steps):
     import psutil
-    from common import random_batch, sgd_step
+    from common import fixed_batch_step, random_batch
 
     import keras_preact
-    from keras_preact.remat import rematerialize
+    from keras_preact.training.remat import rematerialize
 
     model = keras_preact.get_model(model_name, input_shape=(32, 32, 3), classes=10, classifier_activation=None)
     network = rematerialize(model) if mode == "remat" else model
-    step = sgd_step(network, model.trainable_variables, *random_batch(batch))
+    step = fixed_batch_step(model, random_batch(batch), network=network)
     start = time.perf_counter()
-    step().numpy()
+    step()
     first = time.perf_counter() - start
     process = psutil.Process()
     base = process.memory_info().rss
@@ -47,7 +47,7 @@ def run_one(model_name, mode, batch, steps):
     times = []
     for _ in range(steps):
         start = time.perf_counter()
-        step().numpy()
+        step()
         times.append(time.perf_counter() - start)
     running[0] = False
     sampler.join()

@@ -4,7 +4,7 @@ A BN that directly follows a conv (every BN of v1, and the BN inside a v2 unit b
 its convolutions) is folded into the conv by the converter. A v2 unit's pre-activation
 BN acts on the sum x_l (shortcut + residual) and is followed by a ReLU, so it cannot be
 folded into any conv: it stays as one standalone op per unit. With
-keras_preact.layers.BatchNormalization that op is a DEPTHWISE_CONV_2D with the ReLU
+keras_preact.models.layers.BatchNormalization that op is a DEPTHWISE_CONV_2D with the ReLU
 fused (the layer's inference path); with Keras' BatchNormalization it is a MUL.
 
 This script converts v1, v2, and v2 built with Keras' BatchNormalization (same weights)
@@ -39,12 +39,8 @@ def op_counts(path):
 
 def _models(depth, shape):
     """v1, v2, and v2 built with Keras' BatchNormalization (pre-activation BNs as MUL)."""
-    from common import keras_batch_norm
-
     build = functools.partial(keras_preact.build_resnet, depth, family="cifar", input_shape=shape, classes=10)
-    models = {"v1": build(version=1), "v2": build(version=2)}
-    with keras_batch_norm():
-        models["v2 Keras BN"] = build(version=2)
+    models = {"v1": build(version=1), "v2": build(version=2), "v2 Keras BN": build(version=2, norm="keras")}
     models["v2 Keras BN"].set_weights(models["v2"].get_weights())
     return models
 

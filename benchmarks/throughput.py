@@ -1,13 +1,14 @@
 """Train-step and inference throughput: PreActResNet50 vs keras.applications.ResNet50V2.
 
 Both models are built with weights=None in the same process and timed on the same
-batch with the same compiled SGD step, interleaved (A, B, A, B, ...) so that drift on
+batch with the package's training step (`keras_preact.training.make_train_step`, SGD
+momentum) and a traced inference call, interleaved (A, B, A, B, ...) so that drift on
 a shared machine hits both alike. Prints images/s, multiply-adds per image, and
 throughput per multiply-add (images/s x MACs/image) with the ratio ours / Keras.
 keras.applications.ResNet50V2 strides the last unit of each stage, so it does fewer
 MACs per image than the paper's layout (stride in the first unit). A third model is
-PreActResNet50 built with Keras' own BatchNormalization instead of the package's
-BatchNormalization (fused training kernel), to show what the fused kernel is worth.
+PreActResNet50 built with `norm="keras"` (Keras' own BatchNormalization) instead of the
+package's fused one, to show what the fused kernels are worth.
 
 Usage: python benchmarks/throughput.py [--batch 16] [--size 224] [--steps 5]
 """
@@ -35,23 +36,13 @@ def count_macs(model):
     return total
 
 
-def compiled_steps(model):
-    optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
-    optimizer.build(model.trainable_variables)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+def timed_steps(model, x, y):
+    """The package's training step and a traced inference of `model` on one batch."""
+    from common import fixed_batch_step
 
-    @tf.function
-    def train_step(x, y):
-        with tf.GradientTape() as tape:
-            loss = loss_fn(y, model(x, training=True))
-        optimizer.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
-        return loss
-
-    @tf.function
-    def infer(x):
-        return model(x, training=False)
-
-    return {"train": lambda x, y: train_step(x, y).numpy(), "infer": lambda x, y: infer(x).numpy()}
+    train_step = fixed_batch_step(model, (x, y))
+    infer = tf.function(lambda x: model(x, training=False))
+    return {"train": lambda x, y: train_step(), "infer": lambda x, y: infer(x).numpy()}
 
 
 def main():
@@ -61,19 +52,16 @@ def main():
     parser.add_argument("--steps", type=int, default=5)
     args = parser.parse_args()
     shape = (args.size, args.size, 3)
-    from common import keras_batch_norm
-
-    with keras_batch_norm():
-        unfused = keras_preact.PreActResNet50(input_shape=shape)
+    logits = {"input_shape": shape, "classifier_activation": None}
     models = {
-        "keras_preact.PreActResNet50": keras_preact.PreActResNet50(input_shape=shape),
-        "keras.applications.ResNet50V2": keras.applications.ResNet50V2(weights=None, input_shape=shape),
-        "PreActResNet50, Keras BN": unfused,
+        "keras_preact.PreActResNet50": keras_preact.PreActResNet50(**logits),
+        "keras.applications.ResNet50V2": keras.applications.ResNet50V2(weights=None, **logits),
+        "PreActResNet50, Keras BN": keras_preact.PreActResNet50(norm="keras", **logits),
     }
     rng = np.random.default_rng(0)
     x = tf.constant(rng.uniform(-1, 1, (args.batch, *shape)).astype("float32"))
     y = tf.constant(rng.integers(0, 1000, args.batch))
-    steps = {name: compiled_steps(m) for name, m in models.items()}
+    steps = {name: timed_steps(m, x, y) for name, m in models.items()}
     macs = {name: count_macs(m) for name, m in models.items()}
     times = {(name, kind): [] for name in models for kind in ("train", "infer")}
     for kind in ("train", "infer"):

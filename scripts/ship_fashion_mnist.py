@@ -1,16 +1,18 @@
-"""Curate the shipped Fashion-MNIST artifacts in saved_models/ from a finished training run.
+"""Curate the shipped Fashion-MNIST artifacts from a finished training run.
 
     python scripts/ship_fashion_mnist.py --workdir runs/fm60_v2 [--report-workdir runs/fm60_v1 ...]
     python scripts/ship_fashion_mnist.py --workdir runs/fm60_v2 --report-workdir runs/fm60_v1 --runs-only
 
-1. copies the run's `model.weights.h5` to saved_models/<model>_fashion_mnist.weights.h5;
+1. copies the run's `model.weights.h5` into the package data,
+   keras_preact/weights/files/<model>_fashion_mnist.weights.h5, and lists it in that
+   folder's weights.json, from which `keras_preact` registers `weights="fashion_mnist"`;
 2. exports it with the export command (TF Serving SavedModel, TFLite float32 and int8
    calibrated on 500 training images);
 3. measures every artifact's accuracy on the 10,000 real test images (the weights through
    the public API, the SavedModel through `serving_default`, the TFLite files through
    the LiteRT interpreter);
 4. writes saved_models/manifest.json (SHA-256, bytes, accuracy, recipe, training wall time
-   and images/s, versions), which `keras_preact` reads to register `weights="fashion_mnist"`.
+   and images/s, versions) for every artifact, the package's weights file included.
 
 `--report-workdir` adds other finished runs (the v1 counterpart, other recipes) to the
 manifest's `training_runs` without shipping them; runs of other recipes already listed
@@ -30,8 +32,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import keras_preact  # noqa: E402
-from keras_preact import datasets, export, trainer  # noqa: E402
-from keras_preact.checkpoints import file_sha256 as sha256  # noqa: E402
+from keras_preact import export  # noqa: E402
+from keras_preact.data import readers  # noqa: E402
+from keras_preact.export import cli as export_cli  # noqa: E402
+from keras_preact.training import history  # noqa: E402
+from keras_preact.utils.files import file_sha256 as sha256  # noqa: E402
+from keras_preact.weights import SHIPPED_DIR, SHIPPED_INDEX  # noqa: E402
 
 
 def accuracy(logits, labels):
@@ -51,6 +57,7 @@ def main():
     )
     parser.add_argument("--runs-only", action="store_true", help="only rewrite training_runs of the manifest")
     parser.add_argument("--out", default=os.path.join(ROOT, "saved_models"))
+    parser.add_argument("--weights-dir", default=SHIPPED_DIR, help="the package-data folder of the weights")
     args = parser.parse_args()
     saved_dir = os.path.abspath(args.out)
     with open(os.path.join(args.workdir, "results.json")) as f:
@@ -71,10 +78,10 @@ def main():
         return
     model_name, prefix = config["model"], config["model"].lower() + "_fashion_mnist"
     os.makedirs(saved_dir, exist_ok=True)
-    weights = os.path.join(saved_dir, prefix + ".weights.h5")
+    weights = os.path.join(os.path.abspath(args.weights_dir), prefix + ".weights.h5")
     shutil.copyfile(os.path.join(args.workdir, "model.weights.h5"), weights)
 
-    images, labels = datasets.load_fashion_mnist("test")
+    images, labels = readers.load_fashion_mnist("test")
     images = np.asarray(keras_preact.preprocess_input(images.astype("float32"), "fashion_mnist"))
     model = keras_preact.get_model(model_name, weights=weights, input_shape=(28, 28, 1), classes=10)
     keras_accuracy = accuracy(export.keras_logits(model, images), labels)
@@ -86,7 +93,7 @@ def main():
         "--dataset", "fashion_mnist", "--data", "fashion_mnist", "--name", prefix, "--version", "1",
         "--saved-model", serving_base, "--tflite", os.path.join(saved_dir, prefix), "--quantization", "float32,int8",
     ]  # fmt: skip
-    report = export.main(command)
+    report = export_cli.run(command)
 
     artifacts = [{
         "path": os.path.relpath(weights, saved_dir),
@@ -123,17 +130,21 @@ def main():
 
     command_of = {model_name: "keras-preact-train --recipe " + _recipe(config) + " --workdir runs/" + prefix}
     manifest = {
-        "description": "Curated Fashion-MNIST artifacts of keras_preact; see README 'Shipped weights'.",
+        "description": "Curated Fashion-MNIST artifacts of keras_preact (the Keras weights are package data in "
+        "keras_preact/weights/files/); see docs/deployment.md.",
         "recipe": config,
         "reproduce": command_of,
         "export_command": "keras-preact-export "
         + " ".join(os.path.relpath(a, ROOT) if a.startswith(ROOT) else a for a in command),
         "training_runs": runs,
         "test_images": int(len(labels)),
-        "versions": trainer.versions(),
+        "versions": history.versions(),
         "artifacts": artifacts,
     }
     _write_manifest(manifest_path, manifest)
+    _write_weights_index(
+        os.path.join(os.path.abspath(args.weights_dir), os.path.basename(SHIPPED_INDEX)), artifacts[0], config
+    )
     for entry in artifacts:
         print(f"{entry['path']:60s} {entry['bytes'] / 1e6:6.2f} MB  test accuracy {entry['test_accuracy'] * 100:.2f}%")
 
@@ -166,8 +177,32 @@ def _write_manifest(path, manifest):
         f.write("\n")
 
 
+def _write_weights_index(path, entry, config):
+    """Lists the shipped weights file in the package's weights.json (replacing an entry of
+    the same model and name)."""
+    index = {"weights": []}
+    if os.path.exists(path):
+        with open(path) as f:
+            index = json.load(f)
+    shipped = {
+        "model": entry["model"],
+        "name": entry["weights_name"],
+        "file": os.path.basename(entry["path"]),
+        "sha256": entry["sha256"],
+        "bytes": entry["bytes"],
+        "input_shape": entry["input_shape"],
+        "classes": entry["classes"],
+        "preprocessing": entry["preprocessing"],
+        "test_accuracy": entry["test_accuracy"],
+        "recipe": _recipe(config),
+        "license": "Apache-2.0",
+    }
+    others = [w for w in index["weights"] if (w["model"], w["name"]) != (shipped["model"], shipped["name"])]
+    _write_manifest(path, {**index, "weights": [shipped, *others]})
+
+
 def _recipe(config):
-    from keras_preact.recipes import RECIPES
+    from keras_preact.training.recipes import RECIPES
 
     for name, recipe in RECIPES.items():
         if recipe.to_dict() == config:

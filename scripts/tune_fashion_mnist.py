@@ -18,8 +18,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import keras_preact  # noqa: E402
-from keras_preact.datasets import load_fashion_mnist  # noqa: E402
-from keras_preact.tuning import PreActHyperModel  # noqa: E402
+from keras_preact.data.readers import load_fashion_mnist  # noqa: E402
+from keras_preact.training.tuning import PreActHyperModel  # noqa: E402
 
 
 def main():

@@ -2,8 +2,8 @@
 
     python scripts/v1_vs_v2_loss_curves.py --depth 110 --steps 150 --batch 64 --out runs/curves/resnet110
 
-Both models see the same batches (the training pipeline with one seed) and the trainer's
-loss (cross-entropy + L2 weight decay 1e-4), with SGD momentum 0.9 and the paper's
+Both models see the same batches (the training pipeline with one seed) and train with the
+trainer's step (`make_train_step`: cross-entropy + L2 weight decay 1e-4), SGD momentum 0.9 and the paper's
 CIFAR learning rate: 0.01 for the first `--warmup` steps, then 0.1 ([2] appendix: the
 warm-up is what lets v1-1001 start at all). Per-step training loss is recorded.
 """
@@ -16,33 +16,28 @@ import time
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import keras_preact  # noqa: E402
-from keras_preact import pipelines, trainer  # noqa: E402
-from keras_preact.schedules import StepSchedule  # noqa: E402
+from keras_preact.data import pipelines, sources  # noqa: E402
+from keras_preact.training.optimizers import SGD  # noqa: E402
+from keras_preact.training.schedules import StepSchedule  # noqa: E402
+from keras_preact.training.step import make_train_step  # noqa: E402
 
 
 def curve(name, steps, batch, warmup, seed):
     keras.utils.set_random_seed(seed)
     model = keras_preact.get_model(name, input_shape=(28, 28, 1), classes=10, classifier_activation=None)
-    optimizer = keras.optimizers.SGD(StepSchedule(0.1, (), 0.01, warmup), momentum=0.9)
-    kernels, variables = trainer.weight_kernels(model), model.trainable_variables
+    optimizer = SGD(StepSchedule(0.1, (), 0.01, warmup), momentum=0.9)
+    optimizer.build(model.trainable_variables)
+    step = make_train_step(model, optimizer, global_batch_size=batch, weight_decay=1e-4)
 
-    @tf.function
-    def step(images, labels):
-        with tf.GradientTape() as tape:
-            loss, total = trainer.replica_loss(model(images, training=True), labels, kernels, 1e-4, batch)
-        optimizer.apply(tape.gradient(total, variables), variables)
-        return loss
-
-    source = pipelines.load_source("fashion_mnist", "train", seed=seed)
+    source = sources.load_source("fashion_mnist", "train", seed=seed)
     stream = pipelines.make_dataset(source, "fashion_mnist", training=True, batch_size=batch, seed=seed)
     losses, start = [], time.perf_counter()
     for images, labels in stream.take(steps):
-        losses.append(float(step(images, labels)))
+        losses.append(float(step((images, labels))[0]))
     print(f"{name}: {steps} steps in {time.perf_counter() - start:.0f} s, loss {losses[0]:.3f} -> "
           f"mean of the last 20 {np.mean(losses[-20:]):.3f}")  # fmt: skip
     return losses
