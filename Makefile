@@ -8,6 +8,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 FASHION_MNIST_DIR ?= /usr/share/datasets/fashion-mnist
 PYTEST_ARGS ?=
+# TensorFlow's C++ start-up notices (oneDNN, CUDA probing) hidden; errors still show.
+export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: install data demo test clean
 
