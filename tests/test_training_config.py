@@ -99,7 +99,7 @@ def test_every_row_of_table3_has_a_recipe():
         (["model=ResNet7"], r"model='ResNet7'; expected a registered model"),
         (["dataset=mnist"], r"dataset='mnist'; expected one of"),
         (["mixed_precision=float16"], r"mixed_precision='float16'; expected one of \(None, 'mixed_float16'"),
-        (["batch_size=0"], r"batch_size=0; expected a positive integer"),
+        (["batch_size=0"], r"batch_size=0; expected an integer >= 1"),
         (["eval_crop=256"], r"eval_crop=256; expected one of \(224, 320\)"),
         (["crop_padding=28"], r"crop_padding=28; expected an integer from 0 to 27"),
         (["crop_padding=-1"], r"crop_padding=-1; expected an integer from 0 to 27"),
@@ -113,10 +113,10 @@ def test_bad_overrides_are_named(overrides, message):
 def test_overrides_parse_json_values():
     config = apply_overrides(
         recipes.get_recipe("smoke"),
-        ["momentum=0", "boundaries=[5,9]", "sync_bn=true", 'model_kwargs={"stride_on": "1x1"}'],
+        ["momentum=0", "boundaries=[5,9]", "sync_bn=true", 'model_kwargs={"shortcut": "conv1x1"}'],
     )
     assert config.momentum == 0.0 and isinstance(config.momentum, float)
-    assert config.boundaries == (5, 9) and config.sync_bn is True and config.model_kwargs == {"stride_on": "1x1"}
+    assert config.boundaries == (5, 9) and config.sync_bn is True and config.model_kwargs == {"shortcut": "conv1x1"}
 
 
 def test_unknown_recipe_lists_the_recipes():

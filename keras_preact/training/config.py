@@ -10,12 +10,8 @@ written. Field names are the `--set` keys of the `keras-preact-train` command.
 import dataclasses
 import json
 
-from keras_preact.data import augmentation, sources
-from keras_preact.models import registry
-from keras_preact.utils.checks import check_choice
-
-LR_SCALINGS = ("linear", "none")
-MIXED_PRECISION = (None, "mixed_float16", "mixed_bfloat16")
+from keras_preact.data import augmentation
+from keras_preact.training import validation
 
 
 @dataclasses.dataclass
@@ -54,24 +50,15 @@ class TrainConfig:
     log_every: int = 50
 
     def validate(self):
-        """Raises ValueError naming the field and its allowed values."""
-        registry.model_arguments(self.model)
-        sources.get_dataset_info(self.dataset)
-        choices = {
-            "lr_scaling": LR_SCALINGS,
-            "mixed_precision": MIXED_PRECISION,
-            "imagenet_augment": augmentation.IMAGENET_AUGMENTS,
-            "eval_crop": tuple(augmentation.IMAGENET_EVAL_RESIZE),
-        }
-        for field, allowed in choices.items():
-            check_choice(field, getattr(self, field), allowed)
-        augmentation.check_crop_padding(self.crop_padding, sources.get_dataset_info(self.dataset).image_shape[0])
-        for field in ("batch_size", "eval_batch_size", "reference_batch_size", "total_steps", "eval_every"):
-            if not isinstance(getattr(self, field), int) or getattr(self, field) < 1:
-                raise ValueError(f"Received: {field}={getattr(self, field)!r}; expected a positive integer.")
-        if not isinstance(self.model_kwargs, dict):
-            raise ValueError(f"Received: model_kwargs={self.model_kwargs!r}; expected a dict of builder arguments.")
-        return self
+        """Checks every field's type, range and shape (`keras_preact.training.validation`).
+
+        Returns:
+            The config itself.
+
+        Raises:
+            ValueError: naming the first bad field, its value and the allowed values.
+        """
+        return validation.validate(self)
 
     def scaled(self):
         """(learning rates, step counts) after `lr_scaling`, as a dict."""

@@ -5,5 +5,9 @@ value received and list the allowed ones."""
 def check_choice(argument, value, allowed):
     """Raises ValueError unless `value` is one of `allowed` (a collection or the keys
     of a dict)."""
-    if value not in allowed:
+    try:
+        known = value in allowed
+    except TypeError:  # an unhashable value (a list, a dict) against the keys of a dict
+        known = False
+    if not known:
         raise ValueError(f"Received: {argument}={value!r}; expected one of {tuple(allowed)}.")
