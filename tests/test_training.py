@@ -219,8 +219,10 @@ def test_cli_errors_name_the_bad_value(tmp_path, capsys):
     assert main(["--recipe", "smoke", "--workdir", str(tmp_path / "b"), "--set", "data_dir=/nonexistent"]) == 2
     assert "/nonexistent" in capsys.readouterr().err
     assert not (tmp_path / "b" / "config.json").exists()  # a corrected command can start there
-    assert main(["--recipe", "smoke", "--workdir", str(tmp_path / "c"), "--strategy", "tpu"]) == 2
-    assert "strategy='tpu'; expected one of ('auto'" in capsys.readouterr().err
+    for option, value in (("--strategy", "tpu"), ("--cpu-devices", "-1")):
+        with pytest.raises(SystemExit) as stopped:  # argparse: one line on stderr, exit 2
+            main(["--recipe", "smoke", "--workdir", str(tmp_path / "c"), option, value])
+        assert stopped.value.code == 2 and option in capsys.readouterr().err
     assert main(["--recipe", "cifar", "--workdir", str(tmp_path / "c")]) == 2
     assert "recipe='cifar'" in capsys.readouterr().err
     assert main(["--list-recipes"]) == 0 and capsys.readouterr().out.count("cifar10_resnet") == 6

@@ -14,17 +14,32 @@ import json
 import os
 import sys
 
+from keras_preact.training.strategy import STRATEGIES
+
 EXIT_NAN = 3
 EXIT_USAGE = 2
+
+
+def _device_count(text):
+    """argparse type of --cpu-devices: an integer >= 0."""
+    try:
+        count = int(text)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise argparse.ArgumentTypeError(f"Received: {text!r}; expected an integer >= 0 (0: leave the CPU whole).")
+    return count
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="keras-preact-train", description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", help="a named recipe (see --list-recipes)")
     parser.add_argument("--workdir", help="where checkpoints, logs, the model and results.json go")
-    parser.add_argument("--strategy", default="auto", help="auto, mirrored, multi_worker or one_device")
+    parser.add_argument("--strategy", default="auto", choices=STRATEGIES, help="the tf.distribute strategy")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
-    parser.add_argument("--cpu-devices", type=int, default=0, help="split the CPU into N logical devices")
+    parser.add_argument(
+        "--cpu-devices", type=_device_count, default=0, metavar="N", help="split the CPU into N logical devices"
+    )
     parser.add_argument("--list-recipes", action="store_true", help="print the recipes and exit")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
@@ -46,9 +61,9 @@ def main(argv=None):
     from keras_preact.training.config import apply_overrides
 
     try:
+        config = apply_overrides(recipes.get_recipe(args.recipe), args.set)  # checked before anything starts
         if args.cpu_devices:
             strategy.split_cpu(args.cpu_devices)
-        config = apply_overrides(recipes.get_recipe(args.recipe), args.set)
         results = trainer.train(config, args.workdir, args.strategy, verbose=0 if args.quiet else 1)
     except (ValueError, FileNotFoundError) as e:
         print(f"keras-preact-train: error: {e}", file=sys.stderr)
