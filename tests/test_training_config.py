@@ -1,6 +1,7 @@
 """Recipes, the learning-rate schedule and atomic checkpoints (no training)."""
 
 import os
+import tempfile
 
 import numpy as np
 import pytest
@@ -158,7 +159,14 @@ def test_a_truncated_checkpoint_is_skipped_with_its_file_named(tmp_path):
         _manager(tmp_path)[0].restore_latest()
 
 
-def test_non_chief_workers_leave_no_files(tmp_path):
-    manager, _ = _manager(tmp_path, is_chief=False)
+def test_non_chief_workers_write_nowhere_near_the_shared_directory(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "private"))
+    (tmp_path / "private").mkdir()
+    written = []
+    manager, _ = _manager(tmp_path / "shared", is_chief=False)
+    write = manager.checkpoint.write
+    monkeypatch.setattr(manager.checkpoint, "write", lambda prefix: written.append(prefix) or write(prefix))
     assert manager.save(5) is None
-    assert os.listdir(tmp_path) == [] and manager.restore_latest() is None
+    assert os.listdir(tmp_path / "shared") == [] and manager.restore_latest() is None
+    assert written and written[0].startswith(str(tmp_path / "private"))  # written, then removed
+    assert os.listdir(tmp_path / "private") == []

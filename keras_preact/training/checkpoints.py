@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 import warnings
 
 from keras_preact.utils.files import file_sha256, fsync_dir
@@ -33,8 +34,8 @@ class AtomicCheckpointManager:
         directory: where the `step-*` directories live.
         max_to_keep: how many complete checkpoints to keep.
         is_chief: False on non-chief workers of a multi-worker run: they take part in
-            the save (it may run collectives) but write to a temporary directory they
-            remove, so only the chief's checkpoint remains.
+            the save (it may run collectives) but write to a private temporary folder
+            outside `directory` that they remove, so only the chief's checkpoint remains.
     """
 
     def __init__(self, checkpoint, directory, max_to_keep=3, is_chief=True):
@@ -55,14 +56,20 @@ class AtomicCheckpointManager:
 
     def save(self, step):
         """Writes the checkpoint of `step`; returns its directory (None off the chief)."""
+        if not self.is_chief:
+            # A private folder: in a work directory shared between hosts, a name made of
+            # the step and a process id could be the chief's own temporary folder.
+            tmp = tempfile.mkdtemp(prefix=f"keras_preact-step-{step:08d}-")
+            try:
+                self.checkpoint.write(os.path.join(tmp, PREFIX))
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            return None
         final = os.path.join(self.directory, f"step-{step:08d}")
         tmp = os.path.join(self.directory, f".tmp-step-{step:08d}-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         os.makedirs(tmp)
         self.checkpoint.write(os.path.join(tmp, PREFIX))
-        if not self.is_chief:
-            shutil.rmtree(tmp, ignore_errors=True)
-            return None
         files = {}
         for name in sorted(os.listdir(tmp)):
             path = os.path.join(tmp, name)
