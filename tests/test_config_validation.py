@@ -67,7 +67,7 @@ def test_every_recipe_passes():
         config.validate()
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_the_command_refuses_generated_bad_configs_and_writes_nothing(tmp_path, capsys, data):
     field = data.draw(st.sampled_from(sorted(BAD)))

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 import keras_preact
 
-from conftest import SMALL_SHAPE, grouped
+from conftest import SMALL_SHAPE, default_model, grouped
 
 MODELS = keras_preact.list_models()
 CLASSES = 7  # not the default of either family
@@ -43,27 +43,33 @@ _BUILT = {}
 
 @pytest.fixture(params=[grouped(name) for name in MODELS])
 def built(request):
-    """The model with custom classes and logits, built once per worker."""
+    """(name, model with logits, images, classes), built once per worker. A 1000-layer net
+    is the session's default model (conftest.default_model, also used for the parameter
+    counts), so that it is built once per session."""
     name = request.param
     if name not in _BUILT:
-        shape = SMALL_SHAPE[family(name)]
-        model = keras_preact.get_model(name, input_shape=shape, classes=CLASSES, classifier_activation=None)
-        _BUILT[name] = name, model, images(shape)
+        if is_deep(name):
+            model = default_model(name)
+            _BUILT[name] = name, model, images(model.input_shape[1:]), model.output_shape[-1]
+        else:
+            shape = SMALL_SHAPE[family(name)]
+            model = keras_preact.get_model(name, input_shape=shape, classes=CLASSES, classifier_activation=None)
+            _BUILT[name] = name, model, images(shape), CLASSES
     return _BUILT[name]
 
 
 def test_output_shape_and_finite(built):
-    name, model, x = built
+    name, model, x, classes = built
     logits = model(x, training=True)
-    assert logits.shape == (BATCH, CLASSES)
+    assert logits.shape == (BATCH, classes)
     assert np.all(np.isfinite(logits))
     if not is_deep(name):
         assert np.all(np.isfinite(model(x, training=False)))
 
 
 def test_gradients_reach_every_trainable_weight(built):
-    name, model, x = built
-    target = tf.constant(np.random.default_rng(1).normal(size=(BATCH, CLASSES)), tf.float32)
+    name, model, x, classes = built
+    target = tf.constant(np.random.default_rng(1).normal(size=(BATCH, classes)), tf.float32)
     with tf.GradientTape() as tape:
         loss = tf.reduce_sum(model(x, training=True) * target)
     grads = tape.gradient(loss, model.trainable_weights)
@@ -72,7 +78,7 @@ def test_gradients_reach_every_trainable_weight(built):
 
 
 def test_keras_file_round_trip_gives_identical_outputs(built, tmp_path):
-    name, model, x = built
+    name, model, x, _ = built
     if is_deep(name) and name != DEEP_REPRESENTATIVE:
         pytest.skip(f"the .keras round trip of 1000-layer nets is checked on {DEEP_REPRESENTATIVE}")
     path = tmp_path / f"{name}.keras"
