@@ -74,17 +74,6 @@ def test_demo_exports_match_keras_and_the_saved_model_reloads(demo_run):
     assert accuracy == pytest.approx(results["eval_accuracy"], abs=1e-4)
 
 
-@pytest.mark.slow
-@needs_fashion_mnist
-def test_demo_rerun_finds_the_finished_run_and_leaves_it(demo_run):
-    workdir, _ = demo_run
-    before = (workdir / "results.json").read_text()
-    done = _demo(workdir, *SHORT)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "holds a completed run" in done.stdout
-    assert (workdir / "results.json").read_text() == before
-
-
 def test_demo_errors_are_one_line_with_exit_2(tmp_path):
     done = _demo(tmp_path / "w", "--data-dir", str(tmp_path / "missing"), "--quiet")
     assert done.returncode == 2, done.stdout + done.stderr
