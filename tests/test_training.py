@@ -233,6 +233,19 @@ def _tiny_trainer(tmp_path, *overrides):
     return trainer.Trainer(config, str(tmp_path), "one_device", verbose=0)
 
 
+def test_a_finished_run_without_its_checkpoints_is_not_silently_redone(tmp_path):
+    results = _tiny_trainer(tmp_path).train()
+    assert results["status"] == "completed"
+    assert _tiny_trainer(tmp_path).train()["step"] == results["step"]  # found, nothing to do
+    for path in (tmp_path / "checkpoints").iterdir():
+        for file in path.iterdir():
+            file.unlink()
+        path.rmdir()
+    with pytest.raises(ValueError, match=r"holds the results of a finished run .* move results.json away"):
+        _tiny_trainer(tmp_path).train()
+    assert json.loads((tmp_path / "results.json").read_text())["step"] == results["step"]  # untouched
+
+
 def test_evaluation_step_accepts_an_empty_batch(tmp_path):
     """A replica's share of the final evaluation batch can be empty (MirroredStrategy)."""
     run = _tiny_trainer(tmp_path)

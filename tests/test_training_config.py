@@ -170,3 +170,17 @@ def test_non_chief_workers_write_nowhere_near_the_shared_directory(tmp_path, mon
     assert os.listdir(tmp_path / "shared") == [] and manager.restore_latest() is None
     assert written and written[0].startswith(str(tmp_path / "private"))  # written, then removed
     assert os.listdir(tmp_path / "private") == []
+
+
+def test_temporary_folders_of_a_killed_save_are_removed_at_the_next_start(tmp_path):
+    manager, _ = _manager(tmp_path)
+    manager.save(3)
+    for name in (".tmp-step-00000004-123", ".tmp-step-00000005-77"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "ckpt.index").write_bytes(b"half")
+    (tmp_path / ".tmp-other").mkdir()  # not a checkpoint's: left alone
+    restarted, _ = _manager(tmp_path)
+    assert restarted.removed_temporaries == [".tmp-step-00000004-123", ".tmp-step-00000005-77"]
+    assert sorted(os.listdir(tmp_path)) == [".tmp-other", "step-00000003"]
+    assert restarted.restore_latest() == 3
+    _manager(tmp_path / "w", is_chief=False)  # a non-chief never removes anything

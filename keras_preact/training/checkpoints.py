@@ -6,7 +6,8 @@ directory `step-00001234/` written as `.tmp-step-00001234-<pid>/` (the
 `tf.train.Checkpoint` files plus `manifest.json` with each file's size and SHA-256),
 flushed to disk and renamed in one atomic step. Loading verifies the manifest; a
 checkpoint damaged later (a truncated file) is skipped with a warning naming the file,
-and the previous one is used. Only the last `max_to_keep` are kept.
+and the previous one is used. Only the last `max_to_keep` are kept, and the temporary
+folders of saves that a killed run left behind are removed when the next run starts.
 """
 
 import json
@@ -20,6 +21,7 @@ from keras_preact.utils.files import file_sha256, fsync_dir
 
 PREFIX = "ckpt"
 _NAME = re.compile(r"^step-(\d{8,})$")
+_TEMPORARY = re.compile(r"^\.tmp-step-\d{8,}-\d+$")
 
 
 class CorruptCheckpointError(RuntimeError):
@@ -44,6 +46,17 @@ class AtomicCheckpointManager:
         self.max_to_keep = max_to_keep
         self.is_chief = is_chief
         os.makedirs(directory, exist_ok=True)
+        if is_chief:
+            self.removed_temporaries = self._remove_temporaries()
+
+    def _remove_temporaries(self):
+        """Removes the `.tmp-step-*` folders of saves that a killed run left half-written
+        (only the chief writes into `directory`, and it has not started to); returns
+        their names."""
+        stale = sorted(name for name in os.listdir(self.directory) if _TEMPORARY.match(name))
+        for name in stale:
+            shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
+        return stale
 
     def checkpoints(self):
         """Complete checkpoint directories, oldest first, as (step, path)."""

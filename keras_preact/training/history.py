@@ -82,6 +82,28 @@ def read_results(workdir):
         return json.load(f)
 
 
+def finished_run(workdir, start, total):
+    """The results of a run that finished in `workdir`, or None if it has not finished.
+
+    Args:
+        start: the step of the newest intact checkpoint (0 without one).
+        total: the run's step count.
+
+    Raises:
+        ValueError: if results.json says the run finished but no checkpoint of its last
+            step is left (deleted or damaged): training again would silently replace its
+            results, so the operator decides.
+    """
+    results = read_results(workdir)
+    if results is None or start >= total:
+        return results
+    raise ValueError(
+        f"{workdir} holds the results of a finished run (results.json, step {results.get('step')}) but no "
+        f"checkpoint of its last step (the newest intact one is of step {start}). To train again, move "
+        "results.json away; or use a new workdir."
+    )
+
+
 def write_results(workdir, results):
     atomic_write_text(json.dumps(results, indent=2, default=str), os.path.join(workdir, "results.json"))
 

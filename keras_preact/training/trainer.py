@@ -159,9 +159,11 @@ class Trainer:
     def train(self):
         """Runs (or resumes) the training; returns the results dict."""
         with run_settings(self.config):
+            if self.chief and self.manager.removed_temporaries:
+                print(f"Removed the unfinished checkpoints of an interrupted run: {self.manager.removed_temporaries}")
             start = self.manager.restore_latest() or 0
             total = self.schedule["total_steps"]
-            finished = history.read_results(self.workdir) if start >= total else None
+            finished = history.finished_run(self.workdir, start, total)
             if finished is not None:
                 if self.chief:
                     print(f"{self.workdir} holds a completed run ({total} steps); nothing to do.")
