@@ -10,7 +10,7 @@
 * Synthetic images for benchmarks.
 
 Loaders of small datasets return `(images uint8 NHWC, labels int64)`; the ImageNet
-loaders return file lists or a tf.data source, decoded later by `keras_preact.pipelines`.
+loaders return file lists or a tf.data source, decoded later by `keras_preact.data.pipelines`.
 """
 
 import gzip

@@ -1,6 +1,6 @@
 """Locating the residual units of a built keras_preact model.
 
-Every layer of unit U of stage S is named `stageS_unitU_*` (see `keras_preact.resnet`),
+Every layer of unit U of stage S is named `stageS_unitU_*` (see `keras_preact.models.resnet`),
 so a unit is the run of operations with that prefix, and the tensors between units
 are the x_l of [2] Eqn. (4)/(5).
 """

@@ -22,7 +22,7 @@ Deliberate choices, each also a builder argument where it is a choice:
   the authors' CIFAR code does. keras.applications' ResNet50V2 strides the *last*
   unit of a stage instead, so it does about 15% fewer multiply-adds than this.
 * Padding as in Torch: symmetric k // 2 for strided convs and the max-pool (see
-  `keras_preact.layers`), so Torch-trained weights port exactly.
+  `keras_preact.models.layers`), so Torch-trained weights port exactly.
 * CIFAR nets use projection shortcuts where the shape changes (the parameter counts
   of [2], Table 4); `downsample_shortcut="zero_pad"` gives option A of [1].
 
