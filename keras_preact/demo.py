@@ -51,8 +51,7 @@ def export_and_check(model, workdir, dataset="fashion_mnist", data_dir=None):
 
 def run(workdir, data_dir=None, overrides=(), verbose=1):
     """Trains the `demo` recipe in `workdir`, then exports; returns (results, export report)."""
-    config = apply_overrides(get_recipe("demo"), [f"data_dir={data_dir}"] if data_dir else [])
-    config = apply_overrides(config, overrides)
+    config = apply_overrides(get_recipe("demo"), [*([f"data_dir={data_dir}"] if data_dir else []), *overrides])
     results = train(config, workdir, verbose=verbose)
     if results["status"] != "completed":
         return results, None

@@ -11,7 +11,7 @@ the stream a pure function of (seed, example index).
 import tensorflow as tf
 
 from keras_preact.models.preprocessing import preprocess_input
-from keras_preact.utils.checks import check_choice
+from keras_preact.utils.checks import check_choice, is_integer
 
 CIFAR_PADDING = 4
 IMAGENET_SCALE_RANGE = (256, 480)
@@ -55,7 +55,7 @@ def _center_crop(image, size):
 
 def check_crop_padding(crop_padding, image_size):
     """Raises ValueError unless 0 <= crop_padding < image_size (an integer)."""
-    if isinstance(crop_padding, bool) or not isinstance(crop_padding, int) or not 0 <= crop_padding < image_size:
+    if not is_integer(crop_padding) or not 0 <= crop_padding < image_size:
         raise ValueError(
             f"Received: crop_padding={crop_padding!r}; expected an integer from 0 to {image_size - 1} "
             f"(pixels padded on each side of a {image_size}-pixel image before the random crop)."

@@ -29,7 +29,7 @@ import keras
 import tensorflow as tf
 
 from keras_preact.models.preprocessing import DATASET_STATS, preprocess_input
-from keras_preact.utils.checks import check_choice
+from keras_preact.utils.checks import check_choice, is_integer
 from keras_preact.utils.files import atomic_write_text
 
 SIGNATURES = ("serving_default", "serving_raw", "serving_bytes")
@@ -87,7 +87,7 @@ def export_saved_model(model, base_dir, model_name=None, version=None, dataset="
             raise FileExistsError(f"Received: an export path that is a file: {path}; expected a directory.")
     if version is None:
         version = _next_version(model_dir)
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+    if not is_integer(version) or version < 1:
         raise ValueError(f"Received: version={version!r}; expected a positive integer (TF Serving's layout).")
     final = os.path.join(model_dir, str(version))
     if os.path.exists(final) and not overwrite:

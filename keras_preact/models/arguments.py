@@ -6,7 +6,7 @@ import os
 import keras
 
 from keras_preact.models import pretrained, units
-from keras_preact.utils.checks import check_choice
+from keras_preact.utils.checks import check_choice, is_integer
 
 POOLINGS = (None, "avg", "max")
 DEFAULT_INPUT_SIZE = {"imagenet": 224, "cifar": 32}
@@ -138,7 +138,7 @@ def resolve_head(include_top, pooling, classes, classifier_activation, spec, inf
         )
     if classes is None:
         classes = info.classes if info is not None else DEFAULT_CLASSES[spec.family]
-    if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
+    if not is_integer(classes) or classes < 1:
         raise ValueError(f"Received: classes={classes!r}; expected a positive int.")
     if info is not None and include_top and classes != info.classes:
         raise ValueError(

@@ -12,7 +12,7 @@ This module holds plain data and depth arithmetic only; nothing here builds laye
 
 import dataclasses
 
-from keras_preact.utils.checks import check_choice
+from keras_preact.utils.checks import check_choice, is_integer
 
 FAMILIES = ("imagenet", "cifar")
 BLOCKS = ("basic", "bottleneck")
@@ -112,7 +112,7 @@ def get_spec(depth, family="imagenet", block=None):
     check_choice("family", family, FAMILIES)
     if block is not None and block not in BLOCKS:
         raise ValueError(f"Received: block={block!r}; expected None or one of {BLOCKS}.")
-    if not isinstance(depth, int) or isinstance(depth, bool):
+    if not is_integer(depth):
         raise ValueError(f"Received: depth={depth!r}; depth must be an int.")
     if family == "imagenet":
         if depth not in IMAGENET_DEPTHS:

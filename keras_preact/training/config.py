@@ -12,6 +12,7 @@ import json
 
 from keras_preact.data import augmentation
 from keras_preact.training import validation
+from keras_preact.utils.checks import is_integer
 
 
 @dataclasses.dataclass
@@ -102,7 +103,7 @@ def apply_overrides(config, overrides):
             value = text
         if key == "boundaries" and isinstance(value, list):
             value = tuple(value)
-        elif isinstance(getattr(config, key), float) and isinstance(value, int) and not isinstance(value, bool):
+        elif isinstance(getattr(config, key), float) and is_integer(value):
             value = float(value)  # --set momentum=0
         changes[key] = value
     return dataclasses.replace(config, **changes).validate()

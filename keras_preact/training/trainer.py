@@ -125,7 +125,7 @@ class Trainer:
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.synchronized = synchronized
 
-    # -- evaluation ----------------------------------------------------------------------
+    # -- checks and evaluation -----------------------------------------------------------
 
     def _finite_fn(self):
         """Whether every float weight is finite. Checked before each checkpoint: a step's

@@ -11,7 +11,7 @@ import math
 from keras_preact.data import augmentation, sources
 from keras_preact.models import arguments, registry, specs
 from keras_preact.models.layers import NORMS
-from keras_preact.utils.checks import check_choice
+from keras_preact.utils.checks import check_choice, is_integer
 
 LR_SCALINGS = ("linear", "none")
 MIXED_PRECISION = (None, "mixed_float16", "mixed_bfloat16")
@@ -22,15 +22,11 @@ def _fail(field, value, allowed):
     raise ValueError(f"Received: {field}={value!r}; expected {allowed}.")
 
 
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def integer(field, value, minimum, maximum=None, optional=False):
     """An int (not a bool) in [minimum, maximum], or None when `optional`."""
     if optional and value is None:
         return
-    if not _is_int(value) or value < minimum or (maximum is not None and value > maximum):
+    if not is_integer(value) or value < minimum or (maximum is not None and value > maximum):
         bound = f"from {minimum} to {maximum}" if maximum is not None else f">= {minimum}"
         _fail(field, value, f"{'None or ' if optional else ''}an integer {bound}")
 
@@ -39,7 +35,7 @@ def number(field, value, minimum, maximum=None, below_maximum=False, above_minim
     """A finite int or float (not a bool) within the bounds, or None when `optional`."""
     if optional and value is None:
         return
-    ok = (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+    ok = (is_integer(value) or isinstance(value, float)) and math.isfinite(value)
     ok = ok and (value > minimum if above_minimum else value >= minimum)
     if ok and maximum is not None:
         ok = value < maximum if below_maximum else value <= maximum
@@ -62,7 +58,7 @@ def path(field, value):
 def boundaries(field, value):
     """Step numbers > 0 in increasing order (a list or tuple, possibly empty)."""
     steps = list(value) if isinstance(value, (list, tuple)) else None
-    if steps is None or not all(_is_int(s) and s > 0 for s in steps) or steps != sorted(set(steps)):
+    if steps is None or not all(is_integer(s) and s > 0 for s in steps) or steps != sorted(set(steps)):
         _fail(field, value, "a list of increasing step numbers > 0, e.g. [32000, 48000]")
 
 
@@ -115,7 +111,7 @@ def validate(config):
     check_choice("mixed_precision", config.mixed_precision, MIXED_PRECISION)
     model_kwargs("model_kwargs", config.model_kwargs, config.model)
     check_choice("imagenet_augment", config.imagenet_augment, augmentation.IMAGENET_AUGMENTS)
-    if not _is_int(config.eval_crop):
+    if not is_integer(config.eval_crop):
         _fail("eval_crop", config.eval_crop, f"one of {tuple(augmentation.IMAGENET_EVAL_RESIZE)}")
     check_choice("eval_crop", config.eval_crop, tuple(augmentation.IMAGENET_EVAL_RESIZE))
     augmentation.check_crop_padding(config.crop_padding, sources.DATASETS[config.dataset].image_shape[0])
