@@ -113,18 +113,25 @@ def test_training_stream_resumes_exactly_at_a_step(cifar_source):
     np.testing.assert_array_equal(np.bincount(epoch, minlength=10), np.bincount(cifar_source.labels, minlength=10))
 
 
-def test_pipelines_of_two_workers_split_the_global_batch(cifar_source):
-    def batches(pipelines_count, pipeline_id):
-        context = tf.distribute.InputContext(pipelines_count, pipeline_id, 2)
-        return _take(
-            pipelines.make_dataset(cifar_source, "cifar10", training=True, batch_size=16, input_context=context), 2
-        )
+@pytest.mark.parametrize("workers, replicas", [(2, 2), (2, 4), (4, 4)])
+def test_each_worker_gets_the_replica_batches_of_a_one_worker_run(cifar_source, workers, replicas):
+    """Replica r of a multi-worker run (worker r // local, local replica r % local) gets
+    exactly the examples, in order, that replica r of a one-worker run gets."""
+    local, steps = replicas // workers, 7  # 7 steps of 32 cross the 200-example epoch
 
-    one = batches(1, 0)  # one worker, two replicas: consecutive per-replica batches
-    first, second = batches(2, 0), batches(2, 1)
-    assert one[0][0].shape == (8, 32, 32, 3)
-    key = lambda xs: sorted(x.tobytes() for x in xs)  # noqa: E731
-    assert key(np.concatenate([one[0][0], one[1][0]])) == key(np.concatenate([first[0][0], second[0][0]]))
+    def batches(pipelines_count, pipeline_id, count):
+        context = tf.distribute.InputContext(pipelines_count, pipeline_id, replicas)
+        dataset = pipelines.make_dataset(cifar_source, "cifar10", training=True, batch_size=32, input_context=context)
+        return _take(dataset, count)
+
+    one_worker = batches(1, 0, steps * replicas)  # consecutive per-replica batches, replica 0 first
+    for worker in range(workers):
+        own = batches(workers, worker, steps * local)
+        for index, (images, labels) in enumerate(own):
+            step, local_replica = divmod(index, local)
+            expected = one_worker[step * replicas + worker * local + local_replica]
+            np.testing.assert_array_equal(images, expected[0])
+            np.testing.assert_array_equal(labels, expected[1])
     with pytest.raises(ValueError, match=r"batch_size=16, which 3 replicas cannot split"):
         pipelines.make_dataset(
             cifar_source, "cifar10", training=True, batch_size=16, input_context=tf.distribute.InputContext(1, 0, 3)

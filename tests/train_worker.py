@@ -3,7 +3,8 @@
     python tests/train_worker.py OUT.npz WORKDIR STRATEGY CPU_DEVICES [KEY=VALUE ...]
 
 The config is `TINY` below with the overrides; the weights are saved in the order
-of `model.weights`, with the last training loss, on every worker (chief or not).
+of `model.weights`, with the last evaluation loss, on every worker (chief or not). The
+chief also saves the weights of each checkpoint it kept, as OUT-<step>.npz.
 """
 
 import os
@@ -19,9 +20,10 @@ TINY = [
     "eval_batch_size=16",
     "warmup_steps=0",
     "boundaries=[]",
-    "total_steps=4",
+    "total_steps=8",
     "eval_every=1000",
     "checkpoint_every=2",
+    "keep_checkpoints=4",
     "sync_bn=true",
 ]
 
@@ -39,6 +41,10 @@ def main(out, workdir, strategy, cpu_devices, *overrides):
     import numpy as np
 
     np.savez(out, *[np.asarray(v) for v in run.model.weights], eval_loss=results.get("eval_loss", np.nan))
+    if run.chief:
+        for step, path in run.manager.checkpoints():
+            run.checkpoint.read(os.path.join(path, "ckpt")).assert_existing_objects_matched()
+            np.savez(out.replace(".npz", f"-{step}.npz"), *[np.asarray(v) for v in run.model.weights])
     print("status", results["status"], "step", results["step"])
 
 

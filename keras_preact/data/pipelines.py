@@ -20,9 +20,10 @@ uninterrupted run would have seen, on any number of workers. (TF 2.21 cannot
 checkpoint a `tf.distribute` iterator, and a checkpointed buffer of decoded ImageNet
 batches would be gigabytes; the step counter in the checkpoint is all it takes.)
 
-Batches are per replica (`input_context.get_per_replica_batch_size`), index
-streams are sharded by `input_context.input_pipeline_id`, so the functions plug into
-`strategy.distribute_datasets_from_function`.
+Batches are per replica (`input_context.get_per_replica_batch_size`), and each input
+pipeline takes its contiguous block of every global batch (`input_context.
+input_pipeline_id`), as `MirroredStrategy` splits a batch between its replicas; the
+functions plug into `strategy.distribute_datasets_from_function`.
 """
 
 import numpy as np
@@ -107,13 +108,12 @@ def make_dataset(
     start = start_step * batch_size if training else 0
 
     if source.stream is not None:
-        records = _stream_records(source, seed, start, training)
+        records = _shard_blocks(_stream_records(source, seed, start, training), batch_size, context)
     else:
         indices = (
             _index_stream(source.size, seed, start, shuffle=True) if training else tf.data.Dataset.range(source.size)
         )
-        records = indices.enumerate(start).map(_record_reader(source))
-    records = records.shard(context.num_input_pipelines, context.input_pipeline_id)
+        records = _shard_blocks(indices.enumerate(start), batch_size, context).map(_record_reader(source))
 
     if info.style == "cifar":
         train_fn = lambda image, s: cifar_train_transform(image, s, info.stats, crop_padding)  # noqa: E731
@@ -141,6 +141,18 @@ def make_dataset(
     options.deterministic = deterministic
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     return ds.with_options(options)
+
+
+def _shard_blocks(records, batch_size, context):
+    """This pipeline's share of each global batch: its contiguous block of
+    `batch_size / num_input_pipelines` records, the block that `MirroredStrategy` gives
+    the same replicas from one pipeline (replica r takes the r-th contiguous slice). So a
+    run on W workers computes on each replica the examples of a one-worker run with the
+    same replicas, not every W-th example (docs/training.md, "Multi-worker")."""
+    pipelines = context.num_input_pipelines
+    if pipelines == 1:
+        return records
+    return records.batch(batch_size // pipelines).shard(pipelines, context.input_pipeline_id).unbatch()
 
 
 def _record_reader(source):
