@@ -135,8 +135,13 @@ def test_checkpoints_are_complete_directories_and_pruned(tmp_path):
     for step in (1, 2, 3):
         variable.assign(float(step))
         manager.save(step)
-    assert [s for s, _ in manager.checkpoints()] == [2, 3]
+    assert [s for s, _ in manager.checkpoints()] == [1, 2, 3]  # none is pruned before the newest is good
+    manager.prune()
     assert sorted(os.listdir(tmp_path)) == ["step-00000002", "step-00000003"]  # no temporary left
+    assert manager.reject(3).endswith("rejected-step-00000003") and manager.reject(4) is None
+    assert [s for s, _ in manager.checkpoints()] == [2]  # a rejected checkpoint is kept, never restored
+    assert sorted(os.listdir(tmp_path)) == ["rejected-step-00000003", "step-00000002"]
+    manager.save(3)
     os.makedirs(tmp_path / ".tmp-step-00000004-1")  # a writer killed mid-save
     restored, variable = _manager(tmp_path)
     assert restored.restore_latest() == 3 and float(variable) == 3.0

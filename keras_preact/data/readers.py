@@ -28,12 +28,17 @@ FASHION_MNIST_FILES = {
 _IDX_DTYPES = {0x08: np.uint8}
 
 
+class DataError(ValueError):
+    """A data file exists but cannot be read or is not what its format says (truncated,
+    corrupt, unreadable); the message names the file."""
+
+
 def read_idx(path):
     """Reads an IDX file (optionally gzipped) into a NumPy array.
 
     Raises:
         FileNotFoundError: if `path` does not exist.
-        ValueError: if the file is not IDX, or is truncated or too long.
+        DataError: if the file is not IDX, is truncated or too long, or unreadable.
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No such IDX file: {path}")
@@ -42,15 +47,15 @@ def read_idx(path):
         with opener(path, "rb") as f:
             data = f.read()
     except (OSError, EOFError) as e:
-        raise ValueError(f"{path} is corrupt or truncated: {e}") from None
+        raise DataError(f"{path} is corrupt, truncated or unreadable: {e}") from None
     if len(data) < 4 or data[0:2] != b"\0\0" or data[2] not in _IDX_DTYPES:
-        raise ValueError(f"{path} is not an IDX file of unsigned bytes (magic {data[:4].hex()}).")
+        raise DataError(f"{path} is not an IDX file of unsigned bytes (magic {data[:4].hex()}).")
     ndim = data[3]
     header = 4 + 4 * ndim
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     expected = header + int(np.prod(shape))
     if len(data) != expected:
-        raise ValueError(
+        raise DataError(
             f"{path} is truncated or corrupt: its header says shape {shape} "
             f"({expected} bytes), the file has {len(data)} bytes."
         )
@@ -80,9 +85,9 @@ def load_fashion_mnist(split="train", data_dir=None):
         )
     images, labels = (read_idx(p) for p in paths)
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-        raise ValueError(f"{paths}: expected N images of HxW and N labels, got {images.shape} and {labels.shape}.")
+        raise DataError(f"{paths}: expected N images of HxW and N labels, got {images.shape} and {labels.shape}.")
     if labels.size and labels.max() > 9:
-        raise ValueError(f"{paths[1]} has label {labels.max()}; Fashion-MNIST labels are 0-9.")
+        raise DataError(f"{paths[1]} has label {labels.max()}; Fashion-MNIST labels are 0-9.")
     return images[..., None], labels.astype("int64")
 
 
@@ -117,13 +122,16 @@ def read_cifar_binary(path, label_bytes=1, label_index=0, classes=10):
         images (N, 32, 32, 3) uint8 and labels (N,) int64.
 
     Raises:
-        ValueError: if the file size is not a whole number of records, or a label
+        DataError: if the file size is not a whole number of records, or a label
             is not below `classes`; the message names the file.
     """
     record = label_bytes + CIFAR_IMAGE_BYTES
-    data = np.fromfile(path, np.uint8)
+    try:
+        data = np.fromfile(path, np.uint8)
+    except OSError as e:
+        raise DataError(f"{path} is unreadable: {e}") from None
     if data.size == 0 or data.size % record:
-        raise ValueError(
+        raise DataError(
             f"{path} is truncated or not a CIFAR binary file: {data.size} bytes is not a "
             f"whole number of {record}-byte records."
         )
@@ -131,7 +139,7 @@ def read_cifar_binary(path, label_bytes=1, label_index=0, classes=10):
     labels = data[:, label_index].astype("int64")
     bad = np.flatnonzero(labels >= classes)
     if bad.size:
-        raise ValueError(f"{path}: record {bad[0]} has label {labels[bad[0]]}; expected 0 to {classes - 1}.")
+        raise DataError(f"{path}: record {bad[0]} has label {labels[bad[0]]}; expected 0 to {classes - 1}.")
     images = data[:, label_bytes:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     return np.ascontiguousarray(images), labels
 

@@ -1,7 +1,9 @@
-"""What a training config builds: the model (returning logits) and its optimizer."""
+"""What a training config builds: the model (returning logits), its optimizer and the
+distributed training stream."""
 
 import keras
 
+from keras_preact.data import pipelines
 from keras_preact.models import build_resnet, registry
 from keras_preact.training.optimizers import SGD
 from keras_preact.training.schedules import StepSchedule
@@ -28,3 +30,38 @@ def build_optimizer(config, schedule, variables):
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     optimizer.build(variables)
     return optimizer
+
+
+def build_train_dataset(config, strategy, source, start_step):
+    """The training stream of `source` from `start_step` on, distributed by `strategy`."""
+    return strategy.distribute_datasets_from_function(
+        lambda context: pipelines.make_dataset(
+            source,
+            config.dataset,
+            training=True,
+            batch_size=config.batch_size,
+            seed=config.seed,
+            start_step=start_step,
+            input_context=context,
+            imagenet_augment=config.imagenet_augment,
+            crop_padding=config.crop_padding,
+        )
+    )
+
+
+def check_replicas(config, strategy):
+    """Raises ValueError unless the batch sizes divide by the strategy's replicas."""
+    replicas = strategy.num_replicas_in_sync
+    for field in ("batch_size", "eval_batch_size"):
+        if getattr(config, field) % replicas:
+            raise ValueError(
+                f"Received: {field}={getattr(config, field)}, not divisible by the {replicas} replicas; "
+                f"use a multiple of {replicas}."
+            )
+
+
+def set_synchronized(model, synchronized):
+    """Turns synchronized (cross-replica) batch statistics on or off in every BN layer."""
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.synchronized = synchronized

@@ -6,8 +6,14 @@ directory `step-00001234/` written as `.tmp-step-00001234-<pid>/` (the
 `tf.train.Checkpoint` files plus `manifest.json` with each file's size and SHA-256),
 flushed to disk and renamed in one atomic step. Loading verifies the manifest; a
 checkpoint damaged later (a truncated file) is skipped with a warning naming the file,
-and the previous one is used. Only the last `max_to_keep` are kept, and the temporary
-folders of saves that a killed run left behind are removed when the next run starts.
+and the previous one is used. The temporary folders of saves that a killed run left
+behind are removed when the next run starts.
+
+A checkpoint is *good* once the step after it has given a finite loss from its weights
+(the trainer calls `prune` then): only then do older ones beyond the last `max_to_keep`
+go. One whose next step is non-finite (weights that are finite but exploded) is
+`reject`ed: renamed `rejected-step-*`, so no restart resumes from it, and kept for
+inspection.
 """
 
 import json
@@ -17,14 +23,15 @@ import shutil
 import tempfile
 import warnings
 
-from keras_preact.utils.files import file_sha256, fsync_dir
+from keras_preact.training.failures import DamagedInputError, writing
+from keras_preact.utils.files import file_sha256, fsync_dir, remove_quietly
 
 PREFIX = "ckpt"
 _NAME = re.compile(r"^step-(\d{8,})$")
 _TEMPORARY = re.compile(r"^\.tmp-step-\d{8,}-\d+$")
 
 
-class CorruptCheckpointError(RuntimeError):
+class CorruptCheckpointError(DamagedInputError):
     """Every checkpoint in a directory failed verification."""
 
 
@@ -34,7 +41,7 @@ class AtomicCheckpointManager:
     Args:
         checkpoint: the `tf.train.Checkpoint` to write and read.
         directory: where the `step-*` directories live.
-        max_to_keep: how many complete checkpoints to keep.
+        max_to_keep: how many good checkpoints `prune` keeps.
         is_chief: False on non-chief workers of a multi-worker run: they take part in
             the save (it may run collectives) but write to a private temporary folder
             outside `directory` that they remove, so only the chief's checkpoint remains.
@@ -45,7 +52,8 @@ class AtomicCheckpointManager:
         self.directory = directory
         self.max_to_keep = max_to_keep
         self.is_chief = is_chief
-        os.makedirs(directory, exist_ok=True)
+        with writing(directory, "the checkpoint directory"):
+            os.makedirs(directory, exist_ok=True)
         if is_chief:
             self.removed_temporaries = self._remove_temporaries()
 
@@ -68,7 +76,11 @@ class AtomicCheckpointManager:
         return sorted(found)
 
     def save(self, step):
-        """Writes the checkpoint of `step`; returns its directory (None off the chief)."""
+        """Writes the checkpoint of `step`; returns its directory (None off the chief).
+
+        Raises:
+            StorageError: if it cannot be written; its temporary folder is removed.
+        """
         if not self.is_chief:
             # A private folder: in a work directory shared between hosts, a name made of
             # the step and a process id could be the chief's own temporary folder.
@@ -80,6 +92,20 @@ class AtomicCheckpointManager:
             return None
         final = os.path.join(self.directory, f"step-{step:08d}")
         tmp = os.path.join(self.directory, f".tmp-step-{step:08d}-{os.getpid()}")
+        try:
+            with writing(final, f"the checkpoint of step {step}"):
+                self._write(tmp, step)
+        except BaseException:
+            remove_quietly(tmp)
+            raise
+        if os.path.exists(final):  # a re-save of the same step (after a restore)
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+        fsync_dir(self.directory)
+        return final
+
+    def _write(self, tmp, step):
+        """The checkpoint files and their manifest in `tmp`, flushed to disk."""
         shutil.rmtree(tmp, ignore_errors=True)
         os.makedirs(tmp)
         self.checkpoint.write(os.path.join(tmp, PREFIX))
@@ -94,13 +120,25 @@ class AtomicCheckpointManager:
             f.flush()
             os.fsync(f.fileno())
         fsync_dir(tmp)
-        if os.path.exists(final):  # a re-save of the same step (after a restore)
-            shutil.rmtree(final)
-        os.rename(tmp, final)
+
+    def prune(self):
+        """Removes all but the newest `max_to_keep` checkpoints (call it once the newest
+        is known to be good)."""
+        if self.is_chief:
+            for _, old in self.checkpoints()[: -self.max_to_keep]:
+                shutil.rmtree(old, ignore_errors=True)
+
+    def reject(self, step):
+        """Renames the checkpoint of `step` to `rejected-step-*` (a restart skips it);
+        returns the new path, or None off the chief or if there is none."""
+        path = os.path.join(self.directory, f"step-{step:08d}")
+        if not self.is_chief or not os.path.isdir(path):
+            return None
+        rejected = os.path.join(self.directory, f"rejected-step-{step:08d}")
+        remove_quietly(rejected)
+        os.rename(path, rejected)
         fsync_dir(self.directory)
-        for _, old in self.checkpoints()[: -self.max_to_keep]:
-            shutil.rmtree(old, ignore_errors=True)
-        return final
+        return rejected
 
     def verify(self, path):
         """Returns None if the checkpoint at `path` is intact, else what is wrong."""
@@ -137,5 +175,8 @@ class AtomicCheckpointManager:
             warnings.warn(f"Skipping damaged checkpoint: {problem}", stacklevel=2)
             problems.append(problem)
         if problems:
-            raise CorruptCheckpointError("No intact checkpoint in " + self.directory + ": " + "; ".join(problems))
+            raise CorruptCheckpointError(
+                f"Every checkpoint in {self.directory} is damaged: " + "; ".join(problems) + ". Nothing was "
+                "removed. Restore a good copy of a checkpoint, or move the checkpoints away to train from step 0."
+            )
         return None

@@ -4,9 +4,11 @@
     python -m keras_preact.train --recipe smoke --workdir runs/smoke --set batch_size=32
     python training/launch.py --list-recipes
 
-Re-running the same command resumes from the newest intact checkpoint in the workdir.
-Exit status: 0 when the run completed or was preempted (SIGTERM: checkpoint saved),
-3 when it stopped on a non-finite loss, 2 for bad arguments or data.
+Re-running the same command resumes from the newest good checkpoint in the workdir.
+Exit status (`keras_preact.training.failures.EXIT_CODES`): 0 completed, preempted
+(SIGTERM: what could be saved is saved) or nothing to do; 2 bad arguments, config or
+data path; 3 stopped on a non-finite loss; 4 the workdir cannot be written; 5 damaged
+data or checkpoints.
 """
 
 import argparse
@@ -14,10 +16,27 @@ import json
 import os
 import sys
 
+from keras_preact.data.readers import DataError
+from keras_preact.training.failures import (
+    EXIT_DAMAGED,
+    EXIT_NAN,
+    EXIT_STORAGE,
+    EXIT_USAGE,
+    DamagedInputError,
+    StorageError,
+)
+from keras_preact.training.preemption import Preemption
 from keras_preact.training.strategy import STRATEGIES
 
-EXIT_NAN = 3
-EXIT_USAGE = 2
+# The error types the command reports as one paragraph, and their exit statuses (the
+# first match counts: a DataError is also a ValueError).
+_FAILURES = (
+    (DataError, EXIT_DAMAGED),
+    (DamagedInputError, EXIT_DAMAGED),
+    (StorageError, EXIT_STORAGE),
+    (ValueError, EXIT_USAGE),
+    (FileNotFoundError, EXIT_USAGE),
+)
 
 
 def _device_count(text):
@@ -49,7 +68,12 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    args = parse_args(argv)
+    # SIGTERM from here on is a request to stop after what can be saved is saved.
+    with Preemption() as preemption:
+        return _main(parse_args(argv), preemption)
+
+
+def _main(args, preemption):
     from keras_preact.training import recipes
 
     if args.list_recipes:
@@ -64,10 +88,11 @@ def main(argv=None):
         config = apply_overrides(recipes.get_recipe(args.recipe), args.set)  # checked before anything starts
         if args.cpu_devices:
             strategy.split_cpu(args.cpu_devices)
-        results = trainer.train(config, args.workdir, args.strategy, verbose=0 if args.quiet else 1)
-    except (ValueError, FileNotFoundError) as e:
+        results = trainer.train(config, args.workdir, args.strategy, 0 if args.quiet else 1, preemption)
+    except tuple(kind for kind, _ in _FAILURES) as e:
+        status = next(code for kind, code in _FAILURES if isinstance(e, kind))
         print(f"keras-preact-train: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return status
     summary = {k: results.get(k) for k in ("status", "step", "eval_accuracy", "wall_seconds", "images_per_second")}
     print(json.dumps(summary))
     if results["status"] == "completed":

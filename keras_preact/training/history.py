@@ -1,4 +1,5 @@
-"""The run's records in its work directory: config.json, history.csv and results.json.
+"""The run's records in its work directory: config.json, history.csv, results.json and
+the TensorBoard logs.
 
 Every file is written atomically (a reader never sees half of one), and only by the
 chief of a multi-worker run.
@@ -14,14 +15,17 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_preact.training.failures import writing
 from keras_preact.utils.files import atomic_write, atomic_write_text
 from keras_preact.utils.version import __version__
 
 # Config fields a resumed run may change: where the data is and how often to report.
 OPERATIONAL_FIELDS = {"data_dir", "manual_dir", "eval_every", "checkpoint_every", "keep_checkpoints", "log_every"}
 HISTORY_FIELDS = (
-    "step", "epoch", "lr", "train_loss", "train_accuracy", "eval_loss", "eval_accuracy", "images_per_second",
+    "step", "epoch", "lr", "train_from_step", "train_steps", "train_loss", "train_accuracy", "eval_loss",
+    "eval_accuracy", "images_per_second",
 )  # fmt: skip
+_INTEGER_FIELDS = {"step", "train_from_step", "train_steps"}
 
 
 def check_config_file(workdir, config, write):
@@ -45,7 +49,8 @@ def check_config_file(workdir, config, write):
                 "same recipe and --set values, or use a new workdir."
             )
     if write:
-        atomic_write_text(json.dumps(current, indent=2), path)
+        with writing(path, "the run's config"):
+            atomic_write_text(json.dumps(current, indent=2), path)
 
 
 class History:
@@ -57,7 +62,11 @@ class History:
         self.rows = []
         if os.path.exists(self.path):
             with open(self.path) as f:
-                self.rows = [r for r in csv.DictReader(f) if int(r["step"]) <= start_step]
+                rows = [_typed(r) for r in csv.DictReader(f)]
+            self.rows = [r for r in rows if r["step"] <= start_step]
+
+    def has(self, step):
+        return any(row["step"] == step for row in self.rows)
 
     def append(self, row):
         self.rows.append(row)
@@ -70,7 +79,37 @@ class History:
                 writer.writeheader()
                 writer.writerows(self.rows)
 
-        atomic_write(save, self.path)
+        with writing(self.path, "the history"):
+            atomic_write(save, self.path)
+
+
+class TensorBoard:
+    """The run's TensorBoard scalars in workdir/tensorboard (nothing off the chief)."""
+
+    def __init__(self, workdir, write):
+        path = os.path.join(workdir, "tensorboard")
+        self.writer = None
+        if write:
+            with writing(path, "the TensorBoard logs"):
+                self.writer = tf.summary.create_file_writer(path)
+
+    def scalars(self, step, values):
+        if self.writer:
+            with self.writer.as_default(step=step):
+                for name, value in values.items():
+                    tf.summary.scalar(name, value)
+
+
+def _typed(row):
+    """A history.csv row with numbers as numbers (a column an older run lacks: None)."""
+    typed = {}
+    for field in HISTORY_FIELDS:
+        value = row.get(field)
+        if value in (None, ""):
+            typed[field] = None
+        else:
+            typed[field] = int(value) if field in _INTEGER_FIELDS else float(value)
+    return typed
 
 
 def read_results(workdir):
@@ -105,7 +144,9 @@ def finished_run(workdir, start, total):
 
 
 def write_results(workdir, results):
-    atomic_write_text(json.dumps(results, indent=2, default=str), os.path.join(workdir, "results.json"))
+    path = os.path.join(workdir, "results.json")
+    with writing(path, "the results"):
+        atomic_write_text(json.dumps(results, indent=2, default=str), path)
 
 
 def versions():

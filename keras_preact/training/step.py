@@ -91,3 +91,16 @@ def make_train_step(
         return total[0], total[1] / global_batch_size, total[2]
 
     return step
+
+
+def make_finite_check(model):
+    """A traced function: whether every float weight of `model` is finite. The trainer
+    checks it before each checkpoint: a step's loss is computed before its update, so a
+    finite loss can precede an update that overflows (e.g. a huge learning rate)."""
+
+    @tf.function
+    def finite():
+        weights = [w for w in model.weights if tf.as_dtype(w.dtype).is_floating]
+        return tf.reduce_all([tf.reduce_all(tf.math.is_finite(w)) for w in weights])
+
+    return finite

@@ -5,16 +5,33 @@ Nothing here knows about models, data, training or export; every layer may use i
 
 import hashlib
 import os
+import shutil
 
 
 def atomic_write(save, path):
     """Writes a file through `save(tmp_path)`, then renames it to `path`, so a reader
     never sees half a file. The temporary name prefixes the base name, so it keeps
-    every suffix a writer checks (".keras", ".weights.h5")."""
+    every suffix a writer checks (".keras", ".weights.h5"). If the write fails (a full
+    disk, say), the temporary file is removed and `path` is left as it was."""
     directory, name = os.path.split(path)
     tmp = os.path.join(directory, f".tmp-{os.getpid()}-{name}")
-    save(tmp)
-    os.replace(tmp, path)
+    try:
+        save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        remove_quietly(tmp)
+        raise
+
+
+def remove_quietly(path):
+    """Removes a file or directory tree if it exists; a failure to remove is ignored."""
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.remove(path)
+    except OSError:
+        pass
 
 
 def atomic_write_text(text, path):
