@@ -67,9 +67,10 @@ def default_model(name):
     return _MODELS[name]
 
 
-def synthetic_run(total_steps, checkpoint_every, boundary):
+def synthetic_run(total_steps, checkpoint_every, boundary, eval_every=None):
     """Command-line arguments of a small synthetic training run (PreActResNet8 on synthetic
-    CIFAR, batch 16, one evaluation at the end) for tests that run the trainer's commands."""
+    CIFAR, batch 16, evaluated every `eval_every` steps, default at the end only) for tests
+    that run the trainer's commands."""
     fields = {
         "model": "PreActResNet8",
         "dataset": "synthetic_cifar",
@@ -78,7 +79,7 @@ def synthetic_run(total_steps, checkpoint_every, boundary):
         "total_steps": total_steps,
         "boundaries": f"[{boundary}]",
         "checkpoint_every": checkpoint_every,
-        "eval_every": total_steps,
+        "eval_every": eval_every or total_steps,
         "eval_batch_size": 64,
     }
     return ["--recipe", "smoke", "--quiet", *(a for k, v in fields.items() for a in ("--set", f"{k}={v}"))]

@@ -4,6 +4,7 @@ Distributed and fault tests run the trainer in subprocesses with hard timeouts
 (logical CPU devices must be configured before TensorFlow starts).
 """
 
+import csv
 import json
 import os
 import signal
@@ -27,9 +28,10 @@ from conftest import needs_fashion_mnist, synthetic_run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKER = os.path.join(ROOT, "tests", "train_worker.py")
+KILL_AT = os.path.join(ROOT, "tests", "kill_at.py")
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}
-# A small synthetic run for the fault tests: 40 steps, a checkpoint every 5.
-FAULT_RUN = synthetic_run(total_steps=40, checkpoint_every=5, boundary=30)
+# A small synthetic run for the fault tests: 40 steps, a checkpoint every 5, an evaluation every 10.
+FAULT_RUN = synthetic_run(total_steps=40, checkpoint_every=5, boundary=30, eval_every=10)
 TINY = ["model=PreActResNet8", "dataset=synthetic_cifar", "batch_size=16", "reference_batch_size=16",
         "eval_batch_size=64", "total_steps=2", "eval_every=2", "checkpoint_every=1", "deterministic=false"]  # fmt: skip
 
@@ -150,6 +152,16 @@ def _wait_for(path, process, timeout=180):
         time.sleep(0.005)
 
 
+def _history(workdir):
+    """history.csv and results.json's history, without the timing column; each step once."""
+    with open(workdir / "history.csv") as f:
+        rows = [{k: v for k, v in row.items() if k != "images_per_second"} for row in csv.DictReader(f)]
+    recorded = json.loads((workdir / "results.json").read_text())["history"]
+    assert [r["step"] for r in recorded] == [int(r["step"]) for r in rows]
+    assert len({r["step"] for r in rows}) == len(rows)
+    return rows
+
+
 def _load_weights(workdir):
     model = keras.saving.load_model(os.path.join(workdir, "model.keras"))
     return [np.asarray(v) for v in model.weights]
@@ -180,6 +192,30 @@ def test_killed_run_resumes_at_its_checkpoint_and_ends_identical(tmp_path, unint
     assert results["resumed_from"] == previous and 0 < previous < 40 and results["step"] == 40
     for a, b in zip(_load_weights(workdir), _load_weights(uninterrupted_run)):
         np.testing.assert_array_equal(a, b)
+    assert _history(workdir) == _history(uninterrupted_run)
+
+
+@pytest.mark.xdist_group("faults")
+@pytest.mark.slow
+def test_a_kill_between_a_checkpoint_and_its_evaluation_loses_no_history_row(tmp_path, uninterrupted_run):
+    """SIGKILL right after the checkpoint of step 20, as its evaluation starts: the
+    resumed run evaluates step 20 first, and its averages still cover steps 11-20."""
+    workdir = tmp_path / "run"
+    killed = subprocess.run(
+        [sys.executable, KILL_AT, "keras_preact.training.evaluation:evaluate", "2", "-m", "keras_preact.train",
+         *FAULT_RUN, "--workdir", str(workdir)],
+        env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert sorted(os.listdir(workdir / "checkpoints"))[-1] == "step-00000020"
+    assert [line.split(",")[0] for line in (workdir / "history.csv").read_text().splitlines()] == ["step", "10"]
+    done = _cli([*FAULT_RUN, "--workdir", str(workdir)])
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = _history(workdir)
+    assert rows == _history(uninterrupted_run)
+    assert [(r["step"], r["train_from_step"], r["train_steps"]) for r in rows] == [
+        (str(s), str(s - 9), "10") for s in (10, 20, 30, 40)
+    ]
 
 
 @pytest.mark.xdist_group("faults")

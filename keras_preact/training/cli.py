@@ -93,7 +93,8 @@ def _main(args, preemption):
         status = next(code for kind, code in _FAILURES if isinstance(e, kind))
         print(f"keras-preact-train: error: {e}", file=sys.stderr)
         return status
-    summary = {k: results.get(k) for k in ("status", "step", "eval_accuracy", "wall_seconds", "images_per_second")}
+    keys = ("status", "step", "resumed_from", "eval_accuracy", "wall_seconds", "images_per_second")
+    summary = {k: results.get(k) for k in keys}
     print(json.dumps(summary))
     if results["status"] == "completed":
         print(f"Wrote model.keras, model.weights.h5, history.csv and results.json to {os.path.abspath(args.workdir)}")

@@ -2,6 +2,8 @@
 
 import signal
 
+import tensorflow as tf
+
 
 class Preemption:
     """Remembers a SIGTERM until the loop reaches the end of its step."""
@@ -16,6 +18,12 @@ class Preemption:
         except ValueError:  # not the main thread: no handler
             self._previous = None
         return self
+
+    def requested_on_any_worker(self, strategy):
+        """Whether a SIGTERM reached any worker of `strategy` (every worker gets the same
+        answer; the loop sums the flag in each step, this is for before the first)."""
+        flags = strategy.run(lambda: tf.constant(float(self.requested)))
+        return float(strategy.reduce(tf.distribute.ReduceOp.SUM, flags, axis=None)) > 0
 
     def _handle(self, signum, frame):
         self.requested = True

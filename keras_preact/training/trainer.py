@@ -146,7 +146,7 @@ class Trainer:
         self._tensorboard = history.TensorBoard(self.workdir, write=self.chief)
         self._progbar = keras.utils.Progbar(total, verbose=self.verbose, stateful_metrics=["loss", "acc", "img/s"])
         began = time.perf_counter()
-        if self._any_worker_preempted(preemption):
+        if preemption.requested_on_any_worker(self.strategy):
             self._stop(progress, "preempted", f"SIGTERM before the first step: nothing new to save (step {start})")
             return self._finish(progress, records, time.perf_counter() - began)
         if start and self._evaluation_due(start, total) and not records.has(start):
@@ -158,10 +158,10 @@ class Trainer:
         iterator = iter(build_train_dataset(self.config, self.strategy, self.train_source, start))
         while progress.step < total:
             loss, preempted = self._run_step(iterator, preemption, progress)
-            if not math.isfinite(loss):
-                self._stop_non_finite(progress, f"non-finite loss {loss} at step {progress.step}")
+            problem = self._non_finite(loss, progress)
+            if problem:
+                self._stop_non_finite(progress, problem)
                 break
-            self._verified(progress)
             if self._checkpoint_due(progress.step, total, preempted) and not self._save_checkpoint(progress):
                 break
             if preempted:
@@ -170,11 +170,6 @@ class Trainer:
             if self._evaluation_due(progress.step, total):
                 self._evaluate_and_record(progress, records)
         return self._finish(progress, records, time.perf_counter() - began)
-
-    def _any_worker_preempted(self, preemption):
-        """Whether a SIGTERM reached any worker before the first step (all agree)."""
-        flags = self.strategy.run(lambda: tf.constant(float(preemption.requested)))
-        return float(self.strategy.reduce(tf.distribute.ReduceOp.SUM, flags, axis=None)) > 0
 
     def _run_step(self, iterator, preemption, progress):
         """One training step; returns (loss, whether any worker got SIGTERM)."""
@@ -213,11 +208,18 @@ class Trainer:
         progress.unverified = progress.step
         return True
 
-    def _verified(self, progress):
-        """A finite step after a checkpoint shows that checkpoint is good: older ones may go."""
+    def _non_finite(self, loss, progress):
+        """What this step made non-finite, or None. The first step from a checkpoint also
+        checks the weights: a finite loss and finite weights after it show the checkpoint
+        is good, and older ones may go."""
+        if not math.isfinite(loss):
+            return f"non-finite loss {loss} at step {progress.step}"
         if progress.unverified is not None:
+            if not self._finite():
+                return f"non-finite weights after step {progress.step}"
             progress.unverified = None
             self.manager.prune()
+        return None
 
     def _stop(self, progress, status, reason):
         progress.status = status
@@ -225,18 +227,16 @@ class Trainer:
 
     def _stop_non_finite(self, progress, reason):
         """Stops the run; rejects the checkpoint whose first step this was, if any."""
+        rejected = progress.unverified is not None and self.manager.reject(progress.unverified)
+        resume = ([0] + [step for step, _ in self.manager.checkpoints()])[-1]
         progress.status = "nan"
-        rejected = self.manager.reject(progress.unverified) if progress.unverified is not None else None
-        if rejected:
-            good = self.manager.checkpoints()
-            print(
-                f"Stopping: {reason}, the first step from the checkpoint of step {progress.unverified}: its "
-                f"weights are finite but ruined. Moved it to {rejected}; the next run resumes from "
-                f"{f'step {good[-1][0]}' if good else 'step 0'}, and repeats the same steps (the run is "
-                "deterministic): lower the learning rate, in a new work directory."
-            )
-        else:
-            print(f"Stopping: {reason}; nothing of it was saved, and the newest checkpoint is the last good one.")
+        print(
+            f"Stopping: {reason}, the first step from the checkpoint of step {progress.unverified}: its weights "
+            f"are finite but exploded. Moved it to {rejected}; the next run resumes from step {resume} and "
+            "repeats the same steps (the run is deterministic): lower the learning rate, in a new work directory."
+            if rejected
+            else f"Stopping: {reason}; nothing of it was saved, and the newest checkpoint is the last good one."
+        )
 
     def _evaluate_and_record(self, progress, records):
         metrics = self.evaluate()

@@ -1,0 +1,52 @@
+"""Runs a command with a SIGKILL injected at an exact point, for the fault tests.
+
+    python tests/kill_at.py MODULE:ATTRIBUTE N -m keras_preact.train ARGS...
+    python tests/kill_at.py MODULE:ATTRIBUTE N SCRIPT.py ARGS...
+
+`MODULE:ATTRIBUTE` names a function or method (e.g.
+`keras_preact.training.evaluation:evaluate`, `keras_preact.training.trainer:Trainer._run_step`);
+on its N-th call the process sends itself SIGKILL before the call runs, so nothing after
+that point happens: no cleanup, no flush, as when a machine dies.
+"""
+
+import functools
+import importlib
+import os
+import runpy
+import signal
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def inject(target, calls):
+    module_name, attribute = target.split(":")
+    owner = importlib.import_module(module_name)
+    *path, name = attribute.split(".")
+    for part in path:
+        owner = getattr(owner, part)
+    original = getattr(owner, name)
+    count = [0]
+
+    @functools.wraps(original)
+    def wrapper(*args, **kwargs):
+        count[0] += 1
+        if count[0] == calls:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return original(*args, **kwargs)
+
+    setattr(owner, name, wrapper)
+
+
+def main(target, calls, *command):
+    inject(target, int(calls))
+    if command[0] == "-m":
+        sys.argv = [command[1], *command[2:]]
+        runpy.run_module(command[1], run_name="__main__", alter_sys=True)
+    else:
+        sys.argv = list(command)
+        runpy.run_path(command[0], run_name="__main__")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
