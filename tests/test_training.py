@@ -7,6 +7,7 @@ Distributed and fault tests run the trainer in subprocesses with hard timeouts
 import csv
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -43,8 +44,12 @@ def _cli(args, timeout=240, **kwargs):
     )  # fmt: skip
 
 
-def _worker(out, workdir, strategy, cpu_devices, *overrides, env=None, wait=True):
+def _worker(out, workdir, strategy, cpu_devices, *overrides, env=None, wait=True, kill_at=None):
+    """Runs tests/train_worker.py; `kill_at=(target, n)` SIGKILLs it at the n-th call of
+    `target` (tests/kill_at.py)."""
     command = [sys.executable, WORKER, str(out), str(workdir), strategy, str(cpu_devices), *overrides]
+    if kill_at:
+        command[1:1] = [KILL_AT, kill_at[0], str(kill_at[1])]
     if not wait:
         return subprocess.Popen(command, env=env or ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     done = subprocess.run(command, env=env or ENV, capture_output=True, text=True, timeout=240)
@@ -82,14 +87,24 @@ class _TwoWorkers(tuple):
     workdir = None
 
 
-def _multi_worker_run(tmp_path, *overrides):
+def _start_workers(tmp_path, *overrides, kill_at=None):
+    """Starts 2 worker processes on localhost ports; `kill_at=(index, target, n)` makes
+    worker `index` SIGKILL itself at the n-th call of `target`."""
     workers = [f"127.0.0.1:{_free_port()}" for _ in range(2)]
     processes = []
     for index in range(2):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
         env = {**ENV, "TF_CONFIG": json.dumps(tf_config)}
         out = tmp_path / f"w{index}.npz"
-        processes.append(_worker(out, tmp_path / "mw", "multi_worker", 1, *overrides, env=env, wait=False))
+        fault = kill_at[1:] if kill_at and kill_at[0] == index else None
+        processes.append(
+            _worker(out, tmp_path / "mw", "multi_worker", 1, *overrides, env=env, wait=False, kill_at=fault)
+        )
+    return processes
+
+
+def _multi_worker_run(tmp_path, *overrides):
+    processes = _start_workers(tmp_path, *overrides)
     try:
         outputs = [p.communicate(timeout=240)[0] for p in processes]
     finally:
@@ -126,6 +141,46 @@ def test_one_device_mirrored_and_multi_worker_runs_agree(tmp_path, two_worker_ru
     assert abs(float(chief["eval_loss"]) - float(mirrored["eval_loss"])) < 1e-5
     # Only the chief's checkpoints remain; the other worker's temporary ones are gone.
     assert sorted(os.listdir(two_worker_run.workdir / "checkpoints")) == [f"step-{s:08d}" for s in (2, 4, 6, 8)]
+
+
+@pytest.mark.xdist_group("multi_worker")
+@pytest.mark.slow
+@pytest.mark.parametrize("killed", [0, 1])
+def test_a_killed_worker_and_a_restart_of_both_end_identical(tmp_path, two_worker_run, killed):
+    """Worker `killed` dies (SIGKILL) as it starts step 5, after the checkpoint of step 4;
+    the other hangs in the step's collective until the cluster manager (here, the test)
+    kills it too. Restarted, both resume at step 4 and end bit-identical."""
+    processes = _start_workers(tmp_path, kill_at=(killed, "keras_preact.training.trainer:Trainer._run_step", 5))
+    try:
+        processes[killed].communicate(timeout=240)
+        assert processes[killed].returncode == -signal.SIGKILL
+    finally:
+        for p in processes:
+            p.kill()
+            p.communicate(timeout=60)
+    assert sorted(os.listdir(tmp_path / "mw" / "checkpoints")) == ["step-00000002", "step-00000004"]
+    chief, other = _multi_worker_run(tmp_path)
+    assert json.loads((tmp_path / "mw" / "results.json").read_text())["resumed_from"] == 4
+    for resumed in (chief, other):
+        assert _max_difference(resumed, two_worker_run[0]) == 0.0
+
+
+@pytest.mark.xdist_group("multi_worker")
+@pytest.mark.slow
+def test_sigterm_to_one_worker_checkpoints_both_and_exits_0(tmp_path):
+    processes = _start_workers(tmp_path, "total_steps=400")
+    try:
+        _wait_for(tmp_path / "mw" / "checkpoints" / "step-00000002", processes[0])
+        processes[1].send_signal(signal.SIGTERM)
+        outputs = [p.communicate(timeout=120)[0] for p in processes]
+    finally:
+        for p in processes:
+            p.kill()
+    assert [p.returncode for p in processes] == [0, 0], "\n".join(o[-3000:] for o in outputs)
+    stops = {re.search(r"status preempted step (\d+)", out).group(1) for out in outputs}
+    assert len(stops) == 1  # the same step on both
+    step = int(stops.pop())
+    assert 2 <= step < 400 and f"step-{step:08d}" in os.listdir(tmp_path / "mw" / "checkpoints")
 
 
 def _initial_weights(tmp_path):
