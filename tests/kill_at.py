@@ -1,12 +1,12 @@
-"""Runs a command with a SIGKILL injected at an exact point, for the fault tests.
+"""Runs a command with a signal injected at an exact point, for the fault tests.
 
-    python tests/kill_at.py MODULE:ATTRIBUTE N -m keras_preact.train ARGS...
-    python tests/kill_at.py MODULE:ATTRIBUTE N SCRIPT.py ARGS...
+    python tests/kill_at.py MODULE:ATTRIBUTE N[:SIGNAL] -m keras_preact.train ARGS...
+    python tests/kill_at.py MODULE:ATTRIBUTE N[:SIGNAL] SCRIPT.py ARGS...
 
 `MODULE:ATTRIBUTE` names a function or method (e.g.
 `keras_preact.training.evaluation:evaluate`, `keras_preact.training.trainer:Trainer._run_step`);
-on its N-th call the process sends itself SIGKILL before the call runs, so nothing after
-that point happens: no cleanup, no flush, as when a machine dies.
+on its N-th call the process sends itself SIGNAL (default SIGKILL) before the call runs.
+After SIGKILL nothing happens: no cleanup, no flush, as when a machine dies.
 """
 
 import functools
@@ -19,7 +19,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def inject(target, calls):
+def inject(target, calls, signum=signal.SIGKILL):
     module_name, attribute = target.split(":")
     owner = importlib.import_module(module_name)
     *path, name = attribute.split(".")
@@ -32,14 +32,15 @@ def inject(target, calls):
     def wrapper(*args, **kwargs):
         count[0] += 1
         if count[0] == calls:
-            os.kill(os.getpid(), signal.SIGKILL)
+            os.kill(os.getpid(), signum)
         return original(*args, **kwargs)
 
     setattr(owner, name, wrapper)
 
 
-def main(target, calls, *command):
-    inject(target, int(calls))
+def main(target, when, *command):
+    calls, _, name = when.partition(":")
+    inject(target, int(calls), getattr(signal, name or "SIGKILL"))
     if command[0] == "-m":
         sys.argv = [command[1], *command[2:]]
         runpy.run_module(command[1], run_name="__main__", alter_sys=True)

@@ -79,8 +79,8 @@ def test_gradients_reach_every_trainable_weight(built):
 
 def test_keras_file_round_trip_gives_identical_outputs(built, tmp_path):
     name, model, x, _ = built
-    if is_deep(name) and name != DEEP_REPRESENTATIVE:
-        pytest.skip(f"the .keras round trip of 1000-layer nets is checked on {DEEP_REPRESENTATIVE}")
+    if is_deep(name):
+        pytest.skip("the .keras round trip is checked up to 200 layers; 1000-layer nets for structure only")
     path = tmp_path / f"{name}.keras"
     model.save(path)
     restored = keras.saving.load_model(path)
@@ -88,8 +88,7 @@ def test_keras_file_round_trip_gives_identical_outputs(built, tmp_path):
     for ours, theirs in zip(model.weights, restored.weights):
         np.testing.assert_array_equal(ours.numpy(), theirs.numpy(), err_msg=ours.path)
     np.testing.assert_array_equal(model(x, training=True), restored(x, training=True))
-    if not is_deep(name):
-        np.testing.assert_array_equal(model(x, training=False), restored(x, training=False))
+    np.testing.assert_array_equal(model(x, training=False), restored(x, training=False))
 
 
 def feature_cases():

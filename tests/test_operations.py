@@ -87,6 +87,15 @@ def test_a_checkpoint_whose_next_step_explodes_is_rejected_and_the_rerun_starts_
         assert _steps(tmp_path) == ["rejected-step-00000004", *(f"step-{s:08d}" for s in (1, 2, 3))]
 
 
+def test_a_failed_start_leaves_the_workdir_free_for_the_corrected_command(tmp_path, capsys):
+    for bad in ({"eval_every": 0}, {"total_steps": True}, {"dataset": "fashion_mnist", "data_dir": "/nonexistent"}):
+        status, _, err = _run(capsys, tmp_path, **bad)
+        assert status == failures.EXIT_USAGE and next(iter(bad)) in _paragraph(err)
+        assert not (tmp_path / "config.json").exists()
+    status, out, _ = _run(capsys, tmp_path)
+    assert status == 0 and json.loads(out.strip().splitlines()[-2])["status"] == "completed"
+
+
 def test_a_full_disk_ends_with_exit_4_and_the_run_resumes_once_there_is_space(tmpfs, capsys):
     disk = tmpfs("2m")
     workdir = disk / "run"

@@ -231,9 +231,10 @@ class Trainer:
         resume = ([0] + [step for step, _ in self.manager.checkpoints()])[-1]
         progress.status = "nan"
         print(
-            f"Stopping: {reason}, the first step from the checkpoint of step {progress.unverified}: its weights "
-            f"are finite but exploded. Moved it to {rejected}; the next run resumes from step {resume} and "
-            "repeats the same steps (the run is deterministic): lower the learning rate, in a new work directory."
+            f"Stopping: {reason}, the first step from the checkpoint of step {progress.unverified}, which is "
+            f"therefore not good (e.g. finite but exploded weights). Moved it to {rejected}; the next run resumes "
+            f"from step {resume} and repeats the same steps (the run is deterministic): lower the learning rate, "
+            "in a new work directory."
             if rejected
             else f"Stopping: {reason}; nothing of it was saved, and the newest checkpoint is the last good one."
         )
