@@ -3,6 +3,11 @@
 Chosen by the builders' `norm` argument: "fused" (the default) builds this layer,
 "keras" builds `keras.layers.BatchNormalization`. Both have the same variables, names,
 weight files and results; only the kernels on the TensorFlow backend differ.
+
+Saved models name this layer `keras.layers.BatchNormalization` (same config, same
+math), so a `.keras` file of a standard model loads with Keras alone, without this
+package; loaded, it runs Keras' own layer. Files written by 0.1.0, which name
+`keras_preact>BatchNormalization`, still load here.
 """
 
 import functools
@@ -154,3 +159,25 @@ class BatchNormalization(layers.BatchNormalization):
         self.moving_mean.assign(moving_mean)
         self.moving_variance.assign(moving_variance / bessel)
         return ops.cast(y, self.compute_dtype)
+
+
+def _save_as_keras_batch_normalization():
+    """Makes Keras serialise `BatchNormalization` under Keras' public name.
+
+    Keras names a class in a saved config by looking it up in its table of public
+    symbols (`keras.src.api_export`), and falls back to the registered custom name
+    ("keras_preact>BatchNormalization"). Entering this class in that table, under the
+    name of the layer it subclasses, makes saved files load without this package.
+    Only the name-by-class direction is entered: loading "keras.layers.BatchNormalization"
+    still gives Keras' class. `tests/test_plain_keras.py` checks both directions.
+    """
+    try:
+        from keras.src import api_export
+    except ImportError:  # another Keras layout: files keep the registered custom name
+        return
+    table = getattr(api_export, "REGISTERED_OBJS_TO_NAMES", None)
+    if isinstance(table, dict):
+        table[BatchNormalization] = "keras.layers.BatchNormalization"
+
+
+_save_as_keras_batch_normalization()
