@@ -6,7 +6,8 @@ layout TF Serving polls, through Keras 3's `keras.export.ExportArchive`
 work with Keras 3 models). Signatures, all with a dynamic batch size:
 
 * `serving_default`: `images`, float32 (batch, H, W, C), already preprocessed with
-  `preprocess_input(x, dataset)`;
+  `preprocess_input(x, dataset)`; for a model built with `include_preprocessing=True`,
+  images in [0, 255] (the model normalises them);
 * `serving_raw`: `images`, uint8 (batch, h, w, C) of any size: resized to H x W
   (bilinear) and preprocessed inside the graph;
 * `serving_bytes`: `image_bytes`, string (batch,): encoded JPEG/PNG files (what REST
@@ -28,7 +29,7 @@ import shutil
 import keras
 import tensorflow as tf
 
-from keras_preact.models.preprocessing import DATASET_STATS, preprocess_input
+from keras_preact.models.preprocessing import DATASET_STATS, includes_preprocessing, preprocess_input
 from keras_preact.utils.checks import check_choice, is_integer
 from keras_preact.utils.files import atomic_write_text
 
@@ -66,7 +67,8 @@ def export_saved_model(model, base_dir, model_name=None, version=None, dataset="
         base_dir: the TF Serving base path (created if missing).
         model_name: the directory of the model; defaults to `model.name`.
         version: a positive integer; None takes one more than the largest there.
-        dataset: the `preprocess_input` statistics the model was trained with.
+        dataset: the `preprocess_input` statistics the model was trained with (not
+            used for a model built with `include_preprocessing=True`).
         overwrite: replace an existing version (otherwise an error).
 
     Returns:
@@ -96,10 +98,14 @@ def export_saved_model(model, base_dir, model_name=None, version=None, dataset="
 
     height, width, channels = shape
     outputs = model_outputs(model)
+    if includes_preprocessing(model):  # the model normalises its [0, 255] input itself
+        preprocess = lambda images: images  # noqa: E731
+    else:
+        preprocess = lambda images: preprocess_input(images, dataset, "channels_last")  # noqa: E731
 
     def from_uint8(images):
         images = tf.image.resize(tf.cast(images, tf.float32), (height, width))
-        return outputs(preprocess_input(images, dataset, "channels_last"))
+        return outputs(preprocess(images))
 
     def from_bytes(image_bytes):
         def decode(data):
@@ -107,7 +113,7 @@ def export_saved_model(model, base_dir, model_name=None, version=None, dataset="
             return tf.image.resize(tf.cast(image, tf.float32), (height, width))
 
         images = tf.map_fn(decode, image_bytes, fn_output_signature=tf.TensorSpec((height, width, channels)))
-        return outputs(preprocess_input(images, dataset, "channels_last"))
+        return outputs(preprocess(images))
 
     archive = keras.export.ExportArchive()
     archive.track(model)

@@ -4,8 +4,9 @@ Imports only `keras_preact.utils` (and Keras, NumPy, h5py): the builders run on 
 Keras backend without TensorFlow.
 """
 
+from keras_preact.models.features import feature_extractor, pyramid_outputs
 from keras_preact.models.layers import NORMS, GatedAdd, ZeroPadShortcut
-from keras_preact.models.preprocessing import DATASET_STATS, preprocess_input
+from keras_preact.models.preprocessing import DATASET_STATS, includes_preprocessing, preprocess_input
 from keras_preact.models.pretrained import (
     WeightsInfo,
     get_weights_info,
@@ -22,10 +23,12 @@ __all__ = [
     "build_resnet",
     "BUILDERS",
     "DATASET_STATS",
+    "feature_extractor",
     "GatedAdd",
     "get_model",
     "get_spec",
     "get_weights_info",
+    "includes_preprocessing",
     "list_models",
     "list_weights",
     "load_weights_strict",
@@ -33,6 +36,7 @@ __all__ = [
     "MODELS",
     "NORMS",
     "preprocess_input",
+    "pyramid_outputs",
     "register_weights",
     "ResNetSpec",
     "unregister_weights",

@@ -5,7 +5,7 @@ import os
 
 import keras
 
-from keras_preact.models import pretrained, units
+from keras_preact.models import preprocessing, pretrained, units
 from keras_preact.utils.checks import check_choice, is_integer
 
 POOLINGS = (None, "avg", "max")
@@ -86,6 +86,39 @@ def resolve_weights(weights, spec, version, unit_options):
         f"({pretrained.list_weights(name) or 'none registered'}), or the path of an "
         "existing '.weights.h5' file."
     )
+
+
+def resolve_preprocessing(include_preprocessing, dataset, spec, info):
+    """The dataset whose statistics the model normalises with, or None.
+
+    With `include_preprocessing=True`: the statistics of the weights given, else of
+    `dataset`, else of ImageNet for the ImageNet family; a CIFAR-family model without
+    weights must name its dataset.
+    """
+    if not isinstance(include_preprocessing, bool):
+        raise ValueError(f"Received: include_preprocessing={include_preprocessing!r}; expected True or False.")
+    if dataset is not None:
+        check_choice("dataset", dataset, preprocessing.DATASET_STATS)
+    if not include_preprocessing:
+        if dataset is not None:
+            raise ValueError(
+                f"Received: dataset={dataset!r} with include_preprocessing=False; dataset names the "
+                "statistics a model with include_preprocessing=True normalises with."
+            )
+        return None
+    if info is not None:
+        if dataset not in (None, info.preprocessing):
+            raise ValueError(
+                f"Received: dataset={dataset!r} with weights={info.name!r}, which were trained on "
+                f"{info.preprocessing!r} statistics; leave dataset out, or pass dataset={info.preprocessing!r}."
+            )
+        return info.preprocessing
+    if dataset is None and spec.family == "cifar":
+        raise ValueError(
+            "Received: include_preprocessing=True without weights or dataset; a CIFAR-family model must "
+            f"name the statistics to normalise with: dataset= one of {sorted(preprocessing.DATASET_STATS)}."
+        )
+    return dataset or "imagenet"
 
 
 def resolve_input_shape(input_shape, input_tensor, spec, info, data_format):

@@ -8,7 +8,7 @@ here sees at serving time exactly what it saw in training.
 """
 
 import numpy as np
-from keras import backend, ops
+from keras import backend, layers, ops
 
 from keras_preact.utils.checks import check_choice
 
@@ -21,8 +21,17 @@ DATASET_STATS = {
 }
 
 
+NORMALIZATION_LAYER = "input_normalization"
+
+
 def preprocess_input(x, dataset="imagenet", data_format=None):
     """Normalises images with the per-channel statistics of a dataset.
+
+    Not `keras.applications.resnet_v2.preprocess_input`, which maps [0, 255] to
+    [-1, 1]: the weights here were trained on `(x - mean) / std` with the dataset's
+    statistics, and Keras' scaling silently costs accuracy (on the shipped
+    Fashion-MNIST weights, 74.5% instead of 94.8%). A model built with
+    `include_preprocessing=True` takes images in [0, 255] and does this inside.
 
     Args:
         x: images with values in [0, 255]: a NumPy array or a tensor, with the
@@ -56,3 +65,18 @@ def preprocess_input(x, dataset="imagenet", data_format=None):
     if isinstance(x, np.ndarray):
         return ((x.astype("float32") - mean) / std).astype("float32")
     return (ops.cast(x, "float32") - mean) / std
+
+
+def normalization_layer(dataset, data_format=None):
+    """Keras' `Normalization` layer computing `preprocess_input(x, dataset)`: the first
+    layer of a model built with `include_preprocessing=True`, which then takes images in
+    [0, 255]. A standard Keras layer, so saved models keep loading with Keras alone."""
+    check_choice("dataset", dataset, DATASET_STATS)
+    mean, std = (np.asarray(v, "float32") for v in DATASET_STATS[dataset])
+    axis = -1 if (data_format or backend.image_data_format()) == "channels_last" else 1
+    return layers.Normalization(axis=axis, mean=mean, variance=np.square(std), name=NORMALIZATION_LAYER)
+
+
+def includes_preprocessing(model):
+    """Whether `model` normalises its input itself (built with include_preprocessing=True)."""
+    return any(layer.name == NORMALIZATION_LAYER for layer in model.layers)

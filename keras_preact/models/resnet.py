@@ -38,7 +38,9 @@ import keras
 from keras import layers
 
 from keras_preact.models import arguments, pretrained, specs, units
+from keras_preact.models.features import pyramid_outputs
 from keras_preact.models.layers import LayerFactory
+from keras_preact.models.preprocessing import normalization_layer
 
 
 def _allow_graph_depth(spec):
@@ -102,6 +104,8 @@ def build_resnet(
     classifier_activation="softmax",
     name=None,
     norm="fused",
+    include_preprocessing=False,
+    dataset=None,
 ):
     """Builds a ResNet of [1] (version 1) or [2] (version 2) as a functional model.
 
@@ -142,9 +146,19 @@ def build_resnet(
             `keras_preact.models.batch_norm.BatchNormalization`, fused TensorFlow
             kernels) or "keras" (`keras.layers.BatchNormalization`). Same weights,
             names and results.
+        include_preprocessing: True: the model takes images in [0, 255] and
+            normalises them inside (a Keras `Normalization` layer named
+            "input_normalization" doing `preprocess_input`), as keras.applications'
+            newer models do; False (default): inputs are `preprocess_input`'s output.
+        dataset: with `include_preprocessing=True`, whose statistics to normalise
+            with: "imagenet", "cifar10", "cifar100" or "fashion_mnist". Defaults to
+            those of the weights given, else ImageNet's (CIFAR-family models without
+            weights must name one).
 
     Returns:
-        A `keras.Model`.
+        A `keras.Model`. Built with `include_top=False`, it has `pyramid_outputs`:
+        {"P1": ..., ...}, the per-stage feature maps of
+        `keras_preact.models.features` (`feature_extractor(model)` gives a model of them).
 
     Raises:
         ValueError: for any argument outside its allowed values; the message
@@ -163,6 +177,7 @@ def build_resnet(
         )
     factory = LayerFactory(norm=norm)
     shape = arguments.resolve_input_shape(input_shape, input_tensor, spec, info, factory.data_format)
+    normalize_with = arguments.resolve_preprocessing(include_preprocessing, dataset, spec, info)
 
     if input_tensor is None:
         inputs = x = layers.Input(shape, name="input")
@@ -170,6 +185,8 @@ def build_resnet(
         sources = keras.utils.get_source_inputs(input_tensor)
         inputs, x = (sources[0] if len(sources) == 1 else sources), input_tensor
 
+    if normalize_with is not None:
+        x = normalization_layer(normalize_with, factory.data_format)(x)
     unit = functools.partial(units.UNITS[spec.block], factory=factory, **unit_options)
     x = _stem(x, spec, factory)
     for s, (count, width) in enumerate(zip(spec.stage_units, spec.stage_widths), 1):
@@ -188,4 +205,6 @@ def build_resnet(
         weights_path = pretrained.fetch_weights(info)
     if weights_path is not None:
         pretrained.load_weights_strict(model, weights_path, skip_classifier=not include_top)
+    if not include_top:
+        model.pyramid_outputs = pyramid_outputs(model)
     return model

@@ -1,0 +1,79 @@
+"""Per-stage feature maps for detection and segmentation: `pyramid_outputs` and
+`feature_extractor`, keyed like keras-hub's backbones ("P1", "P2", ...).
+
+The levels of a model, found by layer name (so a model loaded from a `.keras` file
+has them too):
+
+* ImageNet models: "P1" the stem's ReLU after conv1 (stride 2), "P2" ... "P5" the
+  outputs of stages 1-4 (strides 4, 8, 16, 32);
+* CIFAR models: "P1" ... "P3" the outputs of stages 1-3 (strides 1, 2, 4).
+
+A stage output is that of its last unit, x_{l+1}: for v1 (post-activation) the ReLU
+after the addition (`*_out_relu`), for v2 (full pre-activation) the addition itself,
+an un-normalised sum (Eqn. 4 of [2]: the next unit's BN-ReLU normalises it). The last
+level of a v2 model takes the final BN-ReLU (`post_relu`, appendix of [2]), what the
+classifier reads, as timm's `features_only` does; the other v2 levels are the raw sums.
+"""
+
+import re
+
+import keras
+
+_UNIT = re.compile(r"^stage(\d+)_unit(\d+)_")
+
+
+def pyramid_layer_names(model):
+    """The layer name of each level, {"P1": ..., ...} (see the module docstring).
+
+    Raises:
+        ValueError: if `model` does not have the layers of a keras_preact ResNet.
+    """
+    names = [layer.name for layer in model.layers]
+    last_layer_of_unit = {}
+    for name in names:  # topological order: a unit's output layer comes after its others
+        match = _UNIT.match(name)
+        if match:
+            last_layer_of_unit[int(match.group(1)), int(match.group(2))] = name
+    if not last_layer_of_unit:
+        raise ValueError(
+            f"Received: model {model.name!r}, which has no 'stage<s>_unit<u>_*' layers; expected a "
+            "keras_preact ResNet (a builder's model, or one loaded from its file)."
+        )
+    stages = sorted({stage for stage, _ in last_layer_of_unit})
+    outputs = [last_layer_of_unit[s, max(u for t, u in last_layer_of_unit if t == s)] for s in stages]
+    if "post_relu" in names:
+        outputs[-1] = "post_relu"
+    if "pool1" in names:  # the ImageNet stem: its stride-2 activation is the first level
+        outputs.insert(0, "conv1_relu")
+    return {f"P{level}": name for level, name in enumerate(outputs, 1)}
+
+
+def pyramid_outputs(model):
+    """{"P1": symbolic tensor, ...} of `model` (see the module docstring)."""
+    return {level: model.get_layer(name).output for level, name in pyramid_layer_names(model).items()}
+
+
+def feature_extractor(model, levels=None):
+    """A `keras.Model` from `model`'s input to its feature pyramid, as a dict.
+
+    Args:
+        model: a keras_preact ResNet, with or without its classifier; built with
+            `input_shape=(None, None, 3)` it takes any image size.
+        levels: the levels to output, e.g. ["P3", "P4", "P5"]; None for all.
+
+    Returns:
+        A `keras.Model` sharing `model`'s layers and weights, whose output is a dict
+        {level: feature map}.
+
+    Raises:
+        ValueError: for a model without the layers of a keras_preact ResNet, or an
+            unknown level (the message lists the model's levels).
+    """
+    outputs = pyramid_outputs(model)
+    if levels is not None:
+        unknown = [level for level in levels if level not in outputs]
+        if unknown or not levels:
+            raise ValueError(f"Received: levels={levels!r}; {model.name!r} has levels {sorted(outputs)}.")
+        outputs = {level: outputs[level] for level in levels}
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    return keras.Model(inputs, outputs, name=f"{model.name}_features")
