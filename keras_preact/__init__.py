@@ -29,12 +29,14 @@ from keras_preact.models import (
     ZeroPadShortcut,
     build_resnet,
     feature_extractor,
+    freeze_batch_norm,
     get_model,
     get_weights_info,
     list_models,
     list_weights,
     preprocess_input,
     register_weights,
+    sync_batch_norm,
 )
 from keras_preact.utils.version import __version__
 from keras_preact.weights import register_shipped_weights
@@ -48,11 +50,13 @@ __all__ = [
     "ZeroPadShortcut",
     "build_resnet",
     "feature_extractor",
+    "freeze_batch_norm",
     "get_model",
     "get_weights_info",
     "list_models",
     "list_weights",
     "preprocess_input",
     "register_weights",
+    "sync_batch_norm",
     *BUILDERS,
 ]

@@ -5,6 +5,7 @@ Keras backend without TensorFlow.
 """
 
 from keras_preact.models.features import feature_extractor, pyramid_outputs
+from keras_preact.models.fine_tuning import freeze_batch_norm, sync_batch_norm
 from keras_preact.models.layers import NORMS, GatedAdd, ZeroPadShortcut
 from keras_preact.models.preprocessing import DATASET_STATS, includes_preprocessing, preprocess_input
 from keras_preact.models.pretrained import (
@@ -24,6 +25,7 @@ __all__ = [
     "BUILDERS",
     "DATASET_STATS",
     "feature_extractor",
+    "freeze_batch_norm",
     "GatedAdd",
     "get_model",
     "get_spec",
@@ -39,6 +41,7 @@ __all__ = [
     "pyramid_outputs",
     "register_weights",
     "ResNetSpec",
+    "sync_batch_norm",
     "unregister_weights",
     "WeightsInfo",
     "ZeroPadShortcut",

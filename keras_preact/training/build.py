@@ -58,10 +58,3 @@ def check_replicas(config, strategy):
                 f"Received: {field}={getattr(config, field)}, not divisible by the {replicas} replicas; "
                 f"use a multiple of {replicas}."
             )
-
-
-def set_synchronized(model, synchronized):
-    """Turns synchronized (cross-replica) batch statistics on or off in every BN layer."""
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.synchronized = synchronized

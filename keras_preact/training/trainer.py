@@ -36,14 +36,9 @@ import tensorflow as tf
 
 from keras_preact.data import sources
 from keras_preact.data.readers import DataError
+from keras_preact.models.fine_tuning import sync_batch_norm
 from keras_preact.training import evaluation, history
-from keras_preact.training.build import (
-    build_model,
-    build_optimizer,
-    build_train_dataset,
-    check_replicas,
-    set_synchronized,
-)
+from keras_preact.training.build import build_model, build_optimizer, build_train_dataset, check_replicas
 from keras_preact.training.checkpoints import AtomicCheckpointManager
 from keras_preact.training.failures import writing
 from keras_preact.training.preemption import Preemption
@@ -88,7 +83,7 @@ class Trainer:
         with self.strategy.scope():
             self.model = build_model(config, self.info)
             if config.sync_bn:
-                set_synchronized(self.model, True)
+                sync_batch_norm(self.model)
             self.train_model = rematerialize(self.model) if config.remat else self.model
             self.optimizer = build_optimizer(config, self.schedule, self.model.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
@@ -284,7 +279,7 @@ class Trainer:
         if not self.chief:
             return
         if self.config.sync_bn:
-            set_synchronized(self.model, False)
+            sync_batch_norm(self.model, False)
         for name, save in (("model.keras", self.model.save), ("model.weights.h5", self.model.save_weights)):
             path = os.path.join(self.workdir, name)
             with writing(path, "the trained model"):
