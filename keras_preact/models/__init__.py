@@ -1,9 +1,11 @@
-"""Models: the depth table, layers, units, builders, registry and preprocessing.
+"""Models: the depth table, layers, units, builders, registry, preprocessing and the
+decoding of predictions into class names.
 
 Imports only `keras_preact.utils` (and Keras, NumPy, h5py): the builders run on every
 Keras backend without TensorFlow.
 """
 
+from keras_preact.models.decoding import decode_predictions
 from keras_preact.models.layers import NORMS, GatedAdd, ZeroPadShortcut
 from keras_preact.models.preprocessing import DATASET_STATS, preprocess_input
 from keras_preact.models.pretrained import (
@@ -22,6 +24,7 @@ __all__ = [
     "build_resnet",
     "BUILDERS",
     "DATASET_STATS",
+    "decode_predictions",
     "GatedAdd",
     "get_model",
     "get_spec",
