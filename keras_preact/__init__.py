@@ -11,8 +11,9 @@ before it (docs/architecture.md, enforced by tests/test_architecture.py):
                                             \\<-  export
 
 * `utils`: argument checks, atomic writes and SHA-256 (imports nothing of the package);
-* `models`: depth table, layers, units, builders, registry, preprocessing, the weights
-  registry and strict loading (Keras only: runs on JAX and PyTorch too);
+* `models`: depth table, layers, units, builders, registry, preprocessing, decoding of
+  predictions into class names, the weights registry and strict loading (Keras only:
+  runs on JAX and PyTorch too);
 * `weights`: the weights the package ships (package data), registered by name;
 * `data`: readers, sources, augmentation and tf.data pipelines;
 * `training`: config and recipes, the one training step, the loop, strategies,
@@ -28,6 +29,7 @@ from keras_preact.models import (
     GatedAdd,
     ZeroPadShortcut,
     build_resnet,
+    decode_predictions,
     feature_extractor,
     freeze_batch_norm,
     get_model,
@@ -49,6 +51,7 @@ __all__ = [
     "GatedAdd",
     "ZeroPadShortcut",
     "build_resnet",
+    "decode_predictions",
     "feature_extractor",
     "freeze_batch_norm",
     "get_model",

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import keras_preact
+from keras_preact.models import pretrained
 
 
 @pytest.mark.parametrize(
@@ -87,6 +88,59 @@ def test_registry_lists_every_depth_and_version():
         "ResNet152",
         "ResNet200",
     ]
+
+
+def test_list_models_pattern_is_case_insensitive():
+    assert keras_preact.list_models("*resnet50*") == ["PreActResNet50", "ResNet50"]
+    assert (
+        keras_preact.list_models("preact*")
+        == keras_preact.list_models("PREACT*")
+        == keras_preact.list_models(version=2)
+    )
+    assert keras_preact.list_models("resnet1?") == ["ResNet18"]
+    assert keras_preact.list_models("*1001", family="cifar", version=1) == ["ResNet1001"]
+    assert keras_preact.list_models("vgg*") == [] and keras_preact.list_models("*resnet50*", family="cifar") == []
+
+
+def test_list_models_pretrained_lists_the_models_with_registered_weights():
+    # The shipped Fashion-MNIST weights of PreActResNet20 are registered on import.
+    assert keras_preact.list_models(pretrained=True) == ["PreActResNet20"]
+    assert keras_preact.list_models(version=1, pretrained=True) == []
+    keras_preact.register_weights(
+        "ResNet110",
+        "test",
+        url="file:///x",
+        sha256="0" * 64,
+        input_shape=(32, 32, 3),
+        classes=10,
+        preprocessing="cifar10",
+    )
+    try:
+        assert keras_preact.list_models(pretrained=True) == ["PreActResNet20", "ResNet110"]
+        assert keras_preact.list_models("*resnet1*", pretrained=True) == ["ResNet110"]
+        assert keras_preact.list_models(family="imagenet", pretrained=True) == []
+    finally:
+        pretrained.unregister_weights("ResNet110", "test")
+    assert "ResNet110" not in keras_preact.list_models(pretrained=True)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"family": "CIFAR"}, r"family='CIFAR'; expected one of \(None, 'imagenet', 'cifar'\)"),
+        ({"family": 1}, r"family=1; expected one of"),
+        ({"version": 3}, r"version=3; expected one of \(None, 1, 2\)"),
+        ({"version": "2"}, r"version='2'; expected one of \(None, 1, 2\)"),
+        ({"version": 2.0}, r"version=2.0; expected"),
+        ({"version": True}, r"version=True; expected"),
+        ({"pretrained": "yes"}, r"pretrained='yes'; expected True or False"),
+        ({"pretrained": None}, r"pretrained=None; expected True or False"),
+        ({"pattern": None}, r"pattern=None; expected a shell-style pattern string"),
+    ],
+)
+def test_list_models_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        keras_preact.list_models(**kwargs)
 
 
 def test_channels_first(monkeypatch):

@@ -1,9 +1,11 @@
-"""Models: the depth table, layers, units, builders, registry and preprocessing.
+"""Models: the depth table, layers, units, builders, registry, preprocessing and the
+decoding of predictions into class names.
 
 Imports only `keras_preact.utils` (and Keras, NumPy, h5py): the builders run on every
 Keras backend without TensorFlow.
 """
 
+from keras_preact.models.decoding import decode_predictions
 from keras_preact.models.features import feature_extractor, pyramid_outputs
 from keras_preact.models.fine_tuning import freeze_batch_norm, sync_batch_norm
 from keras_preact.models.layers import NORMS, GatedAdd, ZeroPadShortcut
@@ -24,6 +26,7 @@ __all__ = [
     "build_resnet",
     "BUILDERS",
     "DATASET_STATS",
+    "decode_predictions",
     "feature_extractor",
     "freeze_batch_norm",
     "GatedAdd",

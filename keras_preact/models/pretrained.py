@@ -6,7 +6,8 @@ fetched into Keras' cache (`$KERAS_HOME/models`, default `~/.keras/models`) with
 `keras.utils.get_file` and verified before use. Loading is strict in both directions:
 Keras itself rejects a file that lacks a layer or has a variable of another shape, and
 `load_weights_strict` also rejects a file that holds layers the model does not have
-(Keras would skip those silently). Nothing here turns Keras' safe mode off.
+(Keras would skip those silently) or lacks a nested container of layers (Keras would
+only warn). Nothing here turns Keras' safe mode off.
 
 The registry is filled from above: `keras_preact.weights` registers the weights the
 package ships (and any other source of weights), so that the builders here need not
@@ -16,6 +17,7 @@ import it.
 import dataclasses
 import os
 import re
+import warnings
 
 import h5py
 import keras
@@ -160,6 +162,36 @@ def _file_layers_with_variables(path):
 CLASSIFIER_KEY = "dense"
 
 
+# The start of the warning Keras gives for each nested container of a model that a
+# weights file lacks (keras.src.saving.saving_lib._load_container_state).
+SKIPPED_CONTAINER_WARNING = "Skipping nested container"
+
+
+def _load_holding_back_skipped_containers(model, path):
+    """`model.load_weights(path)` with Keras' "Skipping nested container" warnings held
+    back instead of shown; every other warning passes through as usual.
+
+    A file of another architecture draws dozens (one per depth of the graph) before
+    Keras' error; a file that loads with one leaves layers at their initial weights.
+
+    Returns:
+        The held-back messages.
+    """
+    held, show = [], warnings.showwarning
+
+    def hold(message, category, *args, **kwargs):
+        if issubclass(category, UserWarning) and str(message).startswith(SKIPPED_CONTAINER_WARNING):
+            held.append(str(message))
+        else:
+            show(message, category, *args, **kwargs)
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("always", message=SKIPPED_CONTAINER_WARNING, category=UserWarning)
+        warnings.showwarning = hold
+        model.load_weights(path)
+    return held
+
+
 def load_weights_strict(model, path, skip_classifier=False):
     """Loads a `.weights.h5` file into `model`, refusing any partial load.
 
@@ -171,8 +203,9 @@ def load_weights_strict(model, path, skip_classifier=False):
 
     Raises:
         ValueError: if the file is not a Keras weights file, holds layers the model
-            lacks, or lacks layers / has variables of other shapes than the model
-            (the message names the layer).
+            lacks, or lacks layers / nested containers of layers / has variables of
+            other shapes than the model (the message names the layer). Keras' warnings
+            about skipped nested containers are not shown.
     """
     try:
         in_file = _file_layers_with_variables(path)
@@ -187,6 +220,12 @@ def load_weights_strict(model, path, skip_classifier=False):
             f"variables {in_file[extra[0]]}."
         )
     try:
-        model.load_weights(path)
+        skipped = _load_holding_back_skipped_containers(model, path)
     except ValueError as e:
         raise ValueError(f"Received: weights={path!r}, a file that does not fit {model.name!r}: {e}") from None
+    if skipped:
+        raise ValueError(
+            f"Received: weights={path!r}, a file that does not fit {model.name!r}: it lacks "
+            f"{len(skipped)} nested container(s) of layers, which would keep their initial weights. "
+            f"Keras: {skipped[0]}"
+        )

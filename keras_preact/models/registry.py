@@ -1,6 +1,7 @@
 """The registry of named models: one entry per row of the depth table and version.
 
-`list_models()` enumerates them (tests, CLIs and docs iterate over it) and
+`list_models()` enumerates them, filtered by a case-insensitive pattern, family, version
+or registered weights (tests, CLIs and docs iterate over it), and
 `get_model(name, **kwargs)` builds one. The named builders exported by the package
 (`keras_preact.PreActResNet200`, `keras_preact.ResNet110`, ...) are generated here,
 each a thin wrapper over `build_resnet` with keras.applications' arguments.
@@ -11,7 +12,9 @@ import re
 
 from keras_preact.models import specs
 from keras_preact.models.arguments import model_name
+from keras_preact.models.pretrained import list_weights
 from keras_preact.models.resnet import build_resnet
+from keras_preact.utils.checks import check_choice, is_integer
 
 # name -> the `build_resnet` arguments that define it
 MODELS = {}
@@ -27,20 +30,40 @@ for _family, _depths in (("imagenet", specs.IMAGENET_DEPTHS), ("cifar", specs.CI
             }
 
 
-def list_models(pattern="*", family=None, version=None):
-    """Names of the registered models, optionally filtered.
+def list_models(pattern="*", family=None, version=None, pretrained=False):
+    """Names of the registered models, optionally filtered, in registry order.
 
     Args:
-        pattern: shell-style pattern on the name, e.g. "PreAct*".
+        pattern: shell-style pattern on the name, case-insensitive: "PreAct*",
+            "*resnet50*" (ResNet50 and PreActResNet50).
         family: None, "imagenet" or "cifar".
         version: None, 1 or 2.
+        pretrained: True for only the models with at least one registered weights
+            file (`list_weights(model)`), such as the shipped "fashion_mnist" weights
+            of PreActResNet20.
+
+    Returns:
+        A list of model names, each a key of `MODELS` and a named builder.
+
+    Raises:
+        ValueError: if `pattern` is not a string, `family` or `version` is not one of
+            the values above, or `pretrained` is not a bool.
     """
+    if not isinstance(pattern, str):
+        raise ValueError(f"Received: pattern={pattern!r}; expected a shell-style pattern string such as 'PreAct*'.")
+    check_choice("family", family, (None, *specs.FAMILIES))
+    if version is not None and not (is_integer(version) and version in (1, 2)):
+        raise ValueError(f"Received: version={version!r}; expected one of (None, 1, 2).")
+    if not isinstance(pretrained, bool):
+        raise ValueError(f"Received: pretrained={pretrained!r}; expected True or False.")
+    with_weights = {model for model, _ in list_weights()}
     return [
         name
         for name, arch in MODELS.items()
-        if fnmatch.fnmatchcase(name, pattern)
+        if fnmatch.fnmatchcase(name.lower(), pattern.lower())
         and family in (None, arch["family"])
         and version in (None, arch["version"])
+        and (not pretrained or name in with_weights)
     ]
 
 
