@@ -25,6 +25,8 @@ and may import any layer.
 
 from keras_preact.models import (
     BUILDERS,
+    DropPath,
+    DropPathAdd,
     GatedAdd,
     ZeroPadShortcut,
     build_resnet,
@@ -43,6 +45,8 @@ register_shipped_weights()
 
 __all__ = [
     "__version__",
+    "DropPath",
+    "DropPathAdd",
     "GatedAdd",
     "ZeroPadShortcut",
     "build_resnet",

@@ -4,7 +4,7 @@ Imports only `keras_preact.utils` (and Keras, NumPy, h5py): the builders run on 
 Keras backend without TensorFlow.
 """
 
-from keras_preact.models.layers import NORMS, GatedAdd, ZeroPadShortcut
+from keras_preact.models.layers import NORMS, DropPath, DropPathAdd, GatedAdd, ZeroPadShortcut
 from keras_preact.models.preprocessing import DATASET_STATS, preprocess_input
 from keras_preact.models.pretrained import (
     WeightsInfo,
@@ -22,6 +22,8 @@ __all__ = [
     "build_resnet",
     "BUILDERS",
     "DATASET_STATS",
+    "DropPath",
+    "DropPathAdd",
     "GatedAdd",
     "get_model",
     "get_spec",
