@@ -26,6 +26,8 @@ and may import any layer.
 
 from keras_preact.models import (
     BUILDERS,
+    DropPath,
+    DropPathAdd,
     GatedAdd,
     ZeroPadShortcut,
     build_resnet,
@@ -48,6 +50,8 @@ register_shipped_weights()
 
 __all__ = [
     "__version__",
+    "DropPath",
+    "DropPathAdd",
     "GatedAdd",
     "ZeroPadShortcut",
     "build_resnet",

@@ -8,7 +8,7 @@ Keras backend without TensorFlow.
 from keras_preact.models.decoding import decode_predictions
 from keras_preact.models.features import feature_extractor, pyramid_outputs
 from keras_preact.models.fine_tuning import freeze_batch_norm, sync_batch_norm
-from keras_preact.models.layers import NORMS, GatedAdd, ZeroPadShortcut
+from keras_preact.models.layers import NORMS, DropPath, DropPathAdd, GatedAdd, ZeroPadShortcut
 from keras_preact.models.preprocessing import DATASET_STATS, includes_preprocessing, preprocess_input
 from keras_preact.models.pretrained import (
     WeightsInfo,
@@ -29,6 +29,8 @@ __all__ = [
     "decode_predictions",
     "feature_extractor",
     "freeze_batch_norm",
+    "DropPath",
+    "DropPathAdd",
     "GatedAdd",
     "get_model",
     "get_spec",

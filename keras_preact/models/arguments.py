@@ -63,6 +63,18 @@ def resolve_unit_options(spec, version, activation_order, shortcut, shortcut_opt
     return resolved
 
 
+def resolve_regularization(drop_path_rate, zero_init_residual, shortcut):
+    """Validates the training options beyond the paper; returns (rate, zero_init).
+
+    They change no variable, layer position or name, so weights files of the model
+    without them load (registered weights included).
+    """
+    rate = units.check_drop_path(drop_path_rate, shortcut)
+    if not isinstance(zero_init_residual, bool):
+        raise ValueError(f"Received: zero_init_residual={zero_init_residual!r}; expected True or False.")
+    return rate, zero_init_residual
+
+
 def resolve_weights(weights, spec, version, unit_options):
     """Returns (WeightsInfo or None, local path or None)."""
     if weights is None:

@@ -1,5 +1,5 @@
-"""Layer settings bound once (conv, BN, ReLU), and the two custom layers the paper's
-variants need.
+"""Layer settings bound once (conv, BN, ReLU), the two custom layers the paper's
+variants need, and `DropPath` / `DropPathAdd` (stochastic depth, beyond the paper).
 
 Settings follow the authors' Torch code (fb.resnet.torch, resnet-1k-layers), so that
 weights trained there, or in ports of it (timm, pytorchcv), load and run identically:
@@ -26,7 +26,7 @@ import keras
 from keras import layers, ops
 
 from keras_preact.models.batch_norm import BatchNormalization
-from keras_preact.utils.checks import check_choice
+from keras_preact.utils.checks import check_choice, check_rate
 
 # The `norm` choices of the builders: same variables and results, different kernels.
 NORMS = {"fused": BatchNormalization, "keras": layers.BatchNormalization}
@@ -68,12 +68,17 @@ class LayerFactory:
         )
         self.relu = layers.ReLU
 
-    def conv(self, x, filters, kernel_size, strides=1, name=None):
-        """A bias-free convolution padded as in Torch (see the module docstring)."""
+    def conv(self, x, filters, kernel_size, strides=1, name=None, kernel_initializer=None):
+        """A bias-free convolution padded as in Torch (see the module docstring).
+
+        `kernel_initializer` overrides the He initialisation, e.g. "zeros" for the last
+        conv of a residual branch under `zero_init_residual`.
+        """
         padding = "same" if strides == 1 else "valid"
         if strides > 1 and kernel_size > 1:
             x = layers.ZeroPadding2D(kernel_size // 2, data_format=self.data_format, name=f"{name}_pad")(x)
-        return self._conv(filters, kernel_size, strides=strides, padding=padding, name=name)(x)
+        init = {} if kernel_initializer is None else {"kernel_initializer": kernel_initializer}
+        return self._conv(filters, kernel_size, strides=strides, padding=padding, name=name, **init)(x)
 
     def channels(self, x):
         """Number of channels of a symbolic tensor."""
@@ -159,3 +164,62 @@ class ZeroPadShortcut(layers.Layer):
             "strides": self.strides,
             "data_format": self.data_format,
         }
+
+
+@keras.saving.register_keras_serializable(package="keras_preact")
+class DropPath(layers.Layer):
+    """Stochastic depth on a residual branch: Huang et al., "Deep Networks with
+    Stochastic Depth" (2016), per sample as timm's `DropPath`. Not part of [1] or [2].
+
+    In training, each sample's input is zeroed with probability `rate` and otherwise
+    scaled by 1 / (1 - rate), so its expected value is unchanged; at inference the
+    layer is the identity. The draws come from `keras.random` with the layer's
+    `SeedGenerator`, so it runs on every Keras backend.
+
+    Args:
+        rate: the probability of dropping a sample's branch, in [0, 1).
+        seed: optional int seed of the layer's random draws.
+    """
+
+    def __init__(self, rate, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = check_rate("rate", rate)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=False):
+        if not training or self.rate == 0.0:
+            return inputs
+        keep = 1.0 - self.rate
+        shape = (ops.shape(inputs)[0],) + (1,) * (len(inputs.shape) - 1)  # one draw per sample
+        kept = keras.random.uniform(shape, seed=self.seed_generator) < keep
+        return inputs * (ops.cast(kept, inputs.dtype) / keep)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="keras_preact")
+class DropPathAdd(DropPath):
+    """A residual unit's addition with stochastic depth: `shortcut + DropPath(residual)`.
+
+    Called on `[shortcut, residual]`; it stands where the unit has its `Add`. As one
+    layer it leaves the graph's depths, and so the order of `model.layers`, those of
+    the model without drop path. Keras keys the layers of a weights file by class name
+    and that order: a separate `DropPath` before the `Add` would put the branch's last
+    layers before the shortcut's, and weights files of the standard model would not load.
+
+    Args:
+        rate: the probability of dropping a sample's residual, in [0, 1).
+        seed: optional int seed of the layer's random draws.
+    """
+
+    def call(self, inputs, training=False):
+        shortcut, residual = inputs
+        return shortcut + super().call(residual, training=training)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]

@@ -26,6 +26,10 @@ Deliberate choices, each also a builder argument where it is a choice:
 * CIFAR nets use projection shortcuts where the shape changes (the parameter counts
   of [2], Table 4); `downsample_shortcut="zero_pad"` gives option A of [1].
 
+Beyond the papers, off by default (docs/paper-fidelity.md, "Beyond the paper"):
+`drop_path_rate` (stochastic depth, rising linearly over the units as in timm) and
+`zero_init_residual` (each residual branch starts at zero, timm's `zero_init_last`).
+
 Layer names are deterministic: "conv1", "conv1_bn", "stage{s}_unit{u}_conv{k}",
 "stage{s}_unit{u}_preact_bn", "stage{s}_unit{u}_shortcut_conv", "post_bn",
 "avg_pool", "predictions".
@@ -54,6 +58,14 @@ def _allow_graph_depth(spec):
     needed = 4 * sum(spec.stage_units) + 1000
     if sys.getrecursionlimit() < needed:
         sys.setrecursionlimit(needed)
+
+
+def drop_path_rates(drop_path_rate, count):
+    """The drop rate of each of `count` units, rising linearly from 0 for the first
+    to `drop_path_rate` for the last (timm's `torch.linspace(0, drop_path_rate, count)`)."""
+    if count == 1:
+        return [0.0]
+    return [drop_path_rate * i / (count - 1) for i in range(count)]
 
 
 def _stem(x, spec, factory):
@@ -106,6 +118,8 @@ def build_resnet(
     norm="fused",
     include_preprocessing=False,
     dataset=None,
+    drop_path_rate=0.0,
+    zero_init_residual=False,
 ):
     """Builds a ResNet of [1] (version 1) or [2] (version 2) as a functional model.
 
@@ -154,6 +168,18 @@ def build_resnet(
             with: "imagenet", "cifar10", "cifar100" or "fashion_mnist". Defaults to
             those of the weights given, else ImageNet's (CIFAR-family models without
             weights must name one).
+        drop_path_rate: stochastic depth (Huang et al. 2016; beyond [1], [2]):
+            in training, unit i of the N units (0-based) drops its residual
+            branch per sample with rate drop_path_rate * i / (N - 1), as timm's
+            `drop_path_rate`; inference is unchanged. A float in [0, 1); the
+            gating shortcuts take only 0 (the default). A unit with a rate above
+            0 adds with `DropPathAdd` instead of `Add`: the same layers and
+            variables, so weights files of the model without it load.
+        zero_init_residual: True to start each residual branch at zero, so each
+            unit starts as its shortcut (Goyal et al. 2017, timm's
+            `zero_init_last`; beyond [1], [2]): the gamma of the BN after the
+            last conv where the order has one (v1 "original"), else the last
+            conv's kernel (v2 "full_preact"). Loaded weights replace it.
 
     Returns:
         A `keras.Model`. Built with `include_top=False`, it has `pyramid_outputs`:
@@ -168,6 +194,7 @@ def build_resnet(
     unit_options = arguments.resolve_unit_options(
         spec, version, activation_order, shortcut, shortcut_options, downsample_shortcut, stride_on
     )
+    drop_path_rate, zero_init_residual = arguments.resolve_regularization(drop_path_rate, zero_init_residual, shortcut)
     info, weights_path = arguments.resolve_weights(weights, spec, version, unit_options)
     classes = arguments.resolve_head(include_top, pooling, classes, classifier_activation, spec, info)
     if input_tensor is not None and not keras.utils.is_keras_tensor(input_tensor):
@@ -187,13 +214,18 @@ def build_resnet(
 
     if normalize_with is not None:
         x = normalization_layer(normalize_with, factory.data_format)(x)
-    unit = functools.partial(units.UNITS[spec.block], factory=factory, **unit_options)
+    unit = functools.partial(
+        units.UNITS[spec.block], factory=factory, zero_init_residual=zero_init_residual, **unit_options
+    )
+    rates = iter(drop_path_rates(drop_path_rate, sum(spec.stage_units)))
     x = _stem(x, spec, factory)
     for s, (count, width) in enumerate(zip(spec.stage_units, spec.stage_widths), 1):
         for u in range(1, count + 1):
             # The first unit of the network takes conv1's activation (appendix of [2]).
             strides = 2 if s > 1 and u == 1 else 1
-            x = unit(x, width, strides, name=f"stage{s}_unit{u}", input_activated=s == u == 1)
+            x = unit(
+                x, width, strides, name=f"stage{s}_unit{u}", input_activated=s == u == 1, drop_path_rate=next(rates)
+            )
     # Pre-activation nets: an extra activation after the last addition (appendix of [2]).
     order = units.ACTIVATION_ORDERS[unit_options["activation_order"]]
     x = units.activate(x, order.before_conv, "post", "", factory)

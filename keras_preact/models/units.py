@@ -22,6 +22,18 @@ branch reads (the unit input in post-activation units, its pre-activation otherw
 In post-activation orders a shortcut conv is followed by BN, as every weight layer
 there is (Fig. 2 caption).
 
+Two training options beyond [2], off by default (what timm users expect):
+
+* `drop_path_rate`: stochastic depth (Huang et al. 2016). The addition becomes
+  `DropPathAdd`, h + F with F (after any residual scaling) dropped per sample, one layer
+  so that weights files of the model without drop path still load. The gating
+  shortcuts refuse it: their gate already weighs F per unit, and a dropped F would
+  leave (1 - g) * h, not h.
+* `zero_init_residual`: F starts at zero (Goyal et al. 2017, timm's `zero_init_last`),
+  so each unit starts as its shortcut. Where the order puts BN after the last conv
+  (Fig. 4(a), (c), (d)) that BN's gamma starts at 0, else (Fig. 4(b), (e)) the last
+  conv's kernel (`ActivationOrder.zero_init_layer`).
+
 Where the stride sits: in the first unit of a downsampling stage, on the first 3x3
 conv of a basic unit, and on the 3x3 conv of a bottleneck unit (fb.resnet.torch,
 timm: `stride_on="3x3"`, the default). The authors' CIFAR bottleneck code
@@ -33,9 +45,9 @@ import dataclasses
 
 from keras import initializers, layers
 
-from keras_preact.models.layers import CONV_INITIALIZER, GatedAdd, LayerFactory, ZeroPadShortcut
+from keras_preact.models.layers import CONV_INITIALIZER, DropPathAdd, GatedAdd, LayerFactory, ZeroPadShortcut
 from keras_preact.models.specs import BOTTLENECK_EXPANSION
-from keras_preact.utils.checks import check_choice
+from keras_preact.utils.checks import check_choice, check_rate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +73,13 @@ class ActivationOrder:
         """Whether a shortcut conv is followed by BN, like the order's weight layers."""
         return "bn" in self.after_conv
 
+    @property
+    def zero_init_layer(self):
+        """What `zero_init_residual` zeroes so that F starts at 0: "bn" (the gamma of
+        the BN after the last conv) where the order has one, else "conv" (the last
+        conv's kernel; a BN after the addition would zero the whole unit)."""
+        return "bn" if "bn" in self.after_last_conv else "conv"
+
 
 ACTIVATION_ORDERS = {
     "original": ActivationOrder((), ("bn", "relu"), ("bn",), ("relu",), 1),  # Fig. 4(a)
@@ -80,6 +99,7 @@ SHORTCUTS = {
     "conv1x1": {},
     "dropout": {"rate": 0.5},
 }
+GATING_SHORTCUTS = ("exclusive_gating", "shortcut_only_gating")
 DOWNSAMPLE_SHORTCUTS = ("projection", "zero_pad")
 STRIDE_POSITIONS = ("3x3", "1x1")
 
@@ -101,12 +121,48 @@ def resolve_shortcut_options(shortcut, shortcut_options=None):
     return {**SHORTCUTS[shortcut], **options}
 
 
-def activate(x, ops, prefix, suffix, factory):
-    """Applies BN/ReLU in the order given, naming them f"{prefix}_bn{suffix}" etc."""
+def check_drop_path(drop_path_rate, shortcut):
+    """Returns `drop_path_rate` as a float.
+
+    Raises:
+        ValueError: unless it is a float in [0, 1), and 0 with a gating shortcut.
+    """
+    rate = check_rate("drop_path_rate", drop_path_rate)
+    if rate > 0 and shortcut in GATING_SHORTCUTS:
+        raise ValueError(
+            f"Received: drop_path_rate={drop_path_rate!r} with shortcut={shortcut!r}; drop path "
+            f"applies to the plain addition h + F, expected drop_path_rate=0 with {GATING_SHORTCUTS}."
+        )
+    return rate
+
+
+def activate(x, ops, prefix, suffix, factory, zero_gamma=False):
+    """Applies BN/ReLU in the order given, naming them f"{prefix}_bn{suffix}" etc.;
+    with `zero_gamma` the BN's gamma starts at 0 (`zero_init_residual`)."""
     for op in ops:
-        layer = factory.bn if op == "bn" else factory.relu
-        x = layer(name=f"{prefix}_{op}{suffix}")(x)
+        if op == "bn":
+            init = {"gamma_initializer": "zeros"} if zero_gamma else {}
+            x = factory.bn(name=f"{prefix}_bn{suffix}", **init)(x)
+        else:
+            x = factory.relu(name=f"{prefix}_relu{suffix}")(x)
     return x
+
+
+def _branch(preact, convs, name, order, zero_init, factory):
+    """The residual branch F(x_l, W_l): the weight layers with the order's BN and ReLU.
+
+    With `zero_init`, the layer that `order.zero_init_layer` names starts at zero.
+    """
+    y = preact
+    for k, (kernel_size, width, strides) in enumerate(convs, 1):
+        last = k == len(convs)
+        if k > 1:
+            y = activate(y, order.before_conv, name, k, factory)
+        zero_conv = zero_init and last and order.zero_init_layer == "conv"
+        y = factory.conv(y, width, kernel_size, strides, f"{name}_conv{k}", "zeros" if zero_conv else None)
+        zero_bn = zero_init and last and order.zero_init_layer == "bn"
+        y = activate(y, order.after_last_conv if last else order.after_conv, name, k, factory, zero_bn)
+    return y
 
 
 def _shortcut(x, preact, filters, strides, order, kind, options, downsample, name, factory):
@@ -136,6 +192,8 @@ def residual_unit(
     shortcut_options=None,
     downsample_shortcut="projection",
     input_activated=False,
+    drop_path_rate=0.0,
+    zero_init_residual=False,
     factory=None,
 ):
     """One residual unit, x_{l+1} = f(h(x_l) + F(x_l, W_l)) (Eqns. 1-2 of [2]).
@@ -152,6 +210,11 @@ def residual_unit(
         input_activated: True for the first unit of a pre-activation network,
             whose pre-activation already ran right after conv1, before the split
             (appendix of [2]).
+        drop_path_rate: the probability of dropping F per sample in training
+            (stochastic depth, beyond [2]); above 0 the addition is `DropPathAdd`.
+            0 with the gating shortcuts.
+        zero_init_residual: True to start F at zero (beyond [2]; see
+            `ActivationOrder.zero_init_layer`).
         factory: the `LayerFactory` with the network's layer settings.
 
     Returns:
@@ -160,20 +223,17 @@ def residual_unit(
     factory = factory or LayerFactory()
     order = ACTIVATION_ORDERS[activation_order]
     options = resolve_shortcut_options(shortcut, shortcut_options)
+    drop_path_rate = check_drop_path(drop_path_rate, shortcut)
     filters, strides = convs[-1][1], max(s for _, _, s in convs)
 
     preact = x
     if order.before_conv and not input_activated:
         preact = activate(x, order.before_conv, f"{name}_preact", "", factory)
-    y = preact
-    for k, (kernel_size, width, conv_strides) in enumerate(convs, 1):
-        if k > 1:
-            y = activate(y, order.before_conv, name, k, factory)
-        y = factory.conv(y, width, kernel_size, conv_strides, name=f"{name}_conv{k}")
-        y = activate(y, order.after_last_conv if k == len(convs) else order.after_conv, name, k, factory)
-
+    y = _branch(preact, convs, name, order, zero_init_residual, factory)
     h = _shortcut(x, preact, filters, strides, order, shortcut, options, downsample_shortcut, name, factory)
-    if shortcut in ("exclusive_gating", "shortcut_only_gating"):
+    if shortcut == "constant_scaling" and options["scale_residual"]:
+        y = layers.Rescaling(1.0 - options["scale"], name=f"{name}_residual_scale")(y)
+    if shortcut in GATING_SHORTCUTS:
         gate = layers.Conv2D(
             filters,
             1,
@@ -185,9 +245,9 @@ def residual_unit(
             name=f"{name}_gate",
         )(preact)
         y = GatedAdd(exclusive=shortcut == "exclusive_gating", name=f"{name}_add")([h, y, gate])
+    elif drop_path_rate > 0:  # stochastic depth: F dropped per sample in the addition
+        y = DropPathAdd(drop_path_rate, name=f"{name}_add")([h, y])
     else:
-        if shortcut == "constant_scaling" and options["scale_residual"]:
-            y = layers.Rescaling(1.0 - options["scale"], name=f"{name}_residual_scale")(y)
         y = layers.Add(name=f"{name}_add")([h, y])
     return activate(y, order.after_addition, f"{name}_out", "", factory)
 
