@@ -8,6 +8,7 @@ Keras backend without TensorFlow.
 from keras_preact.models.decoding import decode_predictions
 from keras_preact.models.features import feature_extractor, pyramid_outputs
 from keras_preact.models.fine_tuning import freeze_batch_norm, sync_batch_norm
+from keras_preact.models.fitting import prepare_fit
 from keras_preact.models.layers import NORMS, DropPath, DropPathAdd, GatedAdd, ZeroPadShortcut
 from keras_preact.models.preprocessing import DATASET_STATS, includes_preprocessing, preprocess_input
 from keras_preact.models.pretrained import (
@@ -42,6 +43,7 @@ __all__ = [
     "model_arguments",
     "MODELS",
     "NORMS",
+    "prepare_fit",
     "preprocess_input",
     "pyramid_outputs",
     "register_weights",
