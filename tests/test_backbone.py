@@ -70,6 +70,8 @@ def test_included_preprocessing_equals_preprocess_input(dataset, tmp_path):
     raw_in = build_resnet(**kwargs, input_shape=(size, size, 3), include_preprocessing=True, dataset=dataset)
     raw_in.set_weights(plain.get_weights())  # the normalisation adds no weights
     assert includes_preprocessing(raw_in) and not includes_preprocessing(plain)
+    inputs = keras.Input((size, size, 3))
+    assert includes_preprocessing(keras.Model(inputs, keras.layers.Dense(2)(raw_in(inputs))))  # nested
     images = np.random.default_rng(1).integers(0, 256, (3, size, size, 3)).astype("float32")
     expected = plain(preprocess_input(images, dataset), training=False)
     np.testing.assert_allclose(raw_in(images, training=False), expected, atol=1e-5, rtol=1e-5)
@@ -99,7 +101,7 @@ def test_preprocessing_statistics_follow_the_weights_or_the_dataset():
 @needs_fashion_mnist
 def test_shipped_weights_with_included_preprocessing_take_raw_images():
     images, labels = readers.load_fashion_mnist("test")
-    images, labels = images[:1000, ..., None].astype("float32"), labels[:1000]
+    images, labels = images[:1000].astype("float32"), labels[:1000]
     raw_in = keras_preact.PreActResNet20(weights="fashion_mnist", include_preprocessing=True)
     plain = keras_preact.PreActResNet20(weights="fashion_mnist")
     predicted = raw_in.predict(images, batch_size=250, verbose=0).argmax(-1)

@@ -42,14 +42,14 @@ def test_the_readme_fine_tuning_recipe_trains_and_holds_batch_norm():
     test_images, test_labels = readers.load_fashion_mnist("test")
     footwear = lambda y: np.isin(y, [5, 7, 9]).astype("int64")  # noqa: E731  sandal, sneaker, ankle boot
     keras.utils.set_random_seed(0)
-    scope = {"x_train": images[:2000, ..., None], "y_train": footwear(labels[:2000]), "num_classes": 2}
+    scope = {"x_train": images[:2000], "y_train": footwear(labels[:2000]), "num_classes": 2}
     exec(_readme_recipe(), scope)
     base, model = scope["base"], scope["model"]
     pretrained = keras_preact.PreActResNet20(weights="fashion_mnist", include_top=False, pooling="avg")
     for ours, theirs in zip(_statistics(base), _statistics(pretrained)):
         np.testing.assert_array_equal(ours, theirs)  # held through both phases
     assert not np.array_equal(base.get_layer("conv1").kernel, pretrained.get_layer("conv1").kernel)  # it trained
-    predicted = model.predict(test_images[:1000, ..., None], batch_size=250, verbose=0).argmax(-1)
+    predicted = model.predict(test_images[:1000], batch_size=250, verbose=0).argmax(-1)
     assert np.mean(predicted == footwear(test_labels[:1000])) > 0.97
 
 

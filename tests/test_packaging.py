@@ -33,6 +33,15 @@ images, labels = load_fashion_mnist("test", sys.argv[1])
 model = keras_preact.PreActResNet20(weights="fashion_mnist", input_shape=(28, 28, 1))
 logits = model.predict(keras_preact.preprocess_input(images, "fashion_mnist"), batch_size=500, verbose=0)
 report["accuracy"] = float(np.mean(logits.argmax(-1) == labels))
+# Stochastic depth on this backend: a fresh mask per training call, none in inference.
+dropping = keras_preact.build_resnet(8, family="cifar", input_shape=(8, 8, 3), drop_path_rate=0.5)
+x = np.random.default_rng(0).normal(size=(16, 8, 8, 3)).astype("float32")
+mask = keras_preact.DropPath(0.5)(np.ones((1000, 1, 1, 1), "float32"), training=True)
+report["drop_path"] = [
+    sorted(set(np.asarray(mask).ravel().tolist())),
+    bool(np.allclose(dropping(x, training=True), dropping(x, training=True))),
+    bool(np.array_equal(dropping(x, training=False), dropping(x, training=False))),
+]
 print(json.dumps(report))
 """
 
@@ -76,3 +85,4 @@ def test_core_install_builds_every_model_on_jax_and_loads_the_shipped_weights(co
     assert all(count > 0 for count in report["models"].values())
     (shipped,) = [w for w in shipped_weights() if w["model"] == "PreActResNet20"]
     assert report["accuracy"] == pytest.approx(shipped["test_accuracy"], abs=0.001)
+    assert report["drop_path"] == [[0.0, 2.0], False, True]

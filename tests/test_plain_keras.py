@@ -15,12 +15,14 @@ from keras_preact import build_resnet
 from keras_preact.export import export_saved_model
 from keras_preact.models import batch_norm
 
-# Standard models: v1 and v2, CIFAR and ImageNet stems, with and without the classifier.
+# Standard models: v1 and v2, CIFAR and ImageNet stems, with and without the classifier,
+# one taking raw images (include_preprocessing=True).
 STANDARD = {
-    "v2_cifar": dict(depth=8, family="cifar", version=2, classes=10),
+    "v2_cifar_raw_input": dict(
+        depth=8, family="cifar", version=2, classes=10, include_preprocessing=True, dataset="cifar10"
+    ),
     "v1_cifar": dict(depth=8, family="cifar", version=1, classes=10),
     "v2_imagenet_features": dict(depth=18, version=2, input_shape=(64, 64, 3), include_top=False, pooling="avg"),
-    "v1_imagenet": dict(depth=18, version=1, input_shape=(64, 64, 3), classes=7),
 }
 
 # Runs with keras_preact unimportable: each model from its .keras file and its SavedModel.

@@ -26,6 +26,8 @@ input_pipeline_id`), as `MirroredStrategy` splits a batch between its replicas; 
 functions plug into `strategy.distribute_datasets_from_function`.
 """
 
+import contextlib
+
 import numpy as np
 import tensorflow as tf
 
@@ -39,11 +41,22 @@ from keras_preact.data.augmentation import (
     imagenet_eval_transform,
     imagenet_train_transform,
 )
+from keras_preact.data.readers import DataError
 from keras_preact.data.sources import get_dataset_info
 from keras_preact.models.preprocessing import preprocess_input
 from keras_preact.utils.checks import check_choice
 
 AUTOTUNE = tf.data.AUTOTUNE
+
+
+@contextlib.contextmanager
+def reading(what):
+    """Turns the error of a batch that cannot be read or decoded (raised by TensorFlow
+    while a step pulls it from a pipeline) into a `DataError` naming `what`."""
+    try:
+        yield
+    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, tf.errors.DataLossError) as e:
+        raise DataError(f"Could not read {what}: {e.message.strip().splitlines()[0]}") from e
 
 
 def _index_stream(size, seed, start, shuffle):

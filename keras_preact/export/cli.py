@@ -20,7 +20,7 @@ from keras_preact.export.parity import (
 )
 from keras_preact.export.saved_model import export_saved_model
 from keras_preact.export.tflite import CALIBRATED, QUANTIZATIONS, export_tflite
-from keras_preact.models import get_model, get_weights_info
+from keras_preact.models import get_model, get_weights_info, includes_preprocessing
 from keras_preact.utils.checks import check_choice
 
 
@@ -96,9 +96,12 @@ def _export(args):
     model, dataset, data = _load_model(args)
     shape = tuple(model.input_shape[1:])
     if data:
-        test_images = pipeline_images(data, sources.DATASETS[data].eval_split, args.parity_images, shape)
+        raw = includes_preprocessing(model)  # it takes [0, 255] images and normalises them itself
+        test_images = pipeline_images(data, sources.DATASETS[data].eval_split, args.parity_images, shape, raw=raw)
         wants_int8 = args.tflite and any(q in CALIBRATED for q in quantizations)
-        calibration = pipeline_images(data, "train", args.calibration_images, shape, seed=1) if wants_int8 else None
+        calibration = (
+            pipeline_images(data, "train", args.calibration_images, shape, seed=1, raw=raw) if wants_int8 else None
+        )
     else:
         print("No --data: parity on random images, and no int8 calibration data.")
         test_images = np.random.default_rng(0).normal(size=(min(args.parity_images, 64), *shape)).astype("float32")

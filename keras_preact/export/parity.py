@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from keras_preact.data import pipelines, sources
 from keras_preact.export.saved_model import model_outputs
+from keras_preact.models.preprocessing import DATASET_STATS
 
 
 def output_key(names):
@@ -60,9 +61,10 @@ def directory_size(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 
 
-def pipeline_images(data, split, count, shape, seed=0):
+def pipeline_images(data, split, count, shape, seed=0, raw=False):
     """`count` preprocessed images of `split` of the dataset `data`, through the evaluation
-    pipeline (the parity and int8 calibration images).
+    pipeline (the parity and int8 calibration images); with `raw`, the same images before
+    the normalisation, in [0, 255] (for a model built with include_preprocessing=True).
 
     Raises:
         ValueError: if the images do not have the model's `shape`.
@@ -72,4 +74,7 @@ def pipeline_images(data, split, count, shape, seed=0):
     images = next(iter(stream))[0].numpy()
     if tuple(images.shape[1:]) != tuple(shape):
         raise ValueError(f"Received: --data {data!r} with images {images.shape[1:]}; the model takes {shape}.")
+    if raw:
+        mean, std = (np.asarray(v, "float32") for v in DATASET_STATS[sources.get_dataset_info(data).stats])
+        images = images * std + mean
     return images

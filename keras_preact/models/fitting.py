@@ -41,12 +41,15 @@ def prepare_fit(model, x, y, sample_weight=None):
         raise ValueError(f"Received: model {model.name!r}, which is not compiled; call model.compile(...) first.")
     x, y, sample_weight = (None if v is None else tree.map_structure(_symbolic, v) for v in (x, y, sample_weight))
     expected = tuple(model.input_shape[1:]) if not isinstance(model.input_shape, list) else None
-    if expected is not None and any(a not in (None, b) for a, b in zip(expected, x.shape[1:])):
+    if expected is not None and (
+        len(expected) != len(x.shape) - 1 or any(a not in (None, b) for a, b in zip(expected, x.shape[1:]))
+    ):
         raise ValueError(f"Received: x of shape {tuple(x.shape)}; {model.name!r} takes (batch, *{expected}).")
     y_pred = tree.map_structure(lambda t: keras.KerasTensor((None, *t.shape[1:]), t.dtype), model.outputs)
     y_pred = y_pred[0] if len(model.outputs) == 1 else y_pred
     backend.compute_output_spec(model.compute_metrics, x, y, y_pred, sample_weight=sample_weight)
     backend.compute_output_spec(model.compute_loss, x, y, y_pred, sample_weight=sample_weight, training=False)
     if not model.optimizer.built:
-        model.optimizer.build(model.trainable_variables)
+        with model.distribute_strategy.scope():  # the slots beside the variables, as fit builds them
+            model.optimizer.build(model.trainable_variables)
     return model

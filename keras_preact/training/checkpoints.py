@@ -84,24 +84,25 @@ class AtomicCheckpointManager:
         if not self.is_chief:
             # A private folder: in a work directory shared between hosts, a name made of
             # the step and a process id could be the chief's own temporary folder.
-            tmp = tempfile.mkdtemp(prefix=f"keras_preact-step-{step:08d}-")
-            try:
-                self.checkpoint.write(os.path.join(tmp, PREFIX))
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
+            with writing(tempfile.gettempdir(), f"this worker's copy of the checkpoint of step {step}"):
+                tmp = tempfile.mkdtemp(prefix=f"keras_preact-step-{step:08d}-")
+                try:
+                    self.checkpoint.write(os.path.join(tmp, PREFIX))
+                finally:
+                    shutil.rmtree(tmp, ignore_errors=True)
             return None
         final = os.path.join(self.directory, f"step-{step:08d}")
         tmp = os.path.join(self.directory, f".tmp-step-{step:08d}-{os.getpid()}")
         try:
             with writing(final, f"the checkpoint of step {step}"):
                 self._write(tmp, step)
+                if os.path.exists(final):  # a re-save of the same step (after a restore)
+                    shutil.rmtree(final)
+                os.rename(tmp, final)
+                fsync_dir(self.directory)
         except BaseException:
             remove_quietly(tmp)
             raise
-        if os.path.exists(final):  # a re-save of the same step (after a restore)
-            shutil.rmtree(final)
-        os.rename(tmp, final)
-        fsync_dir(self.directory)
         return final
 
     def _write(self, tmp, step):
@@ -135,9 +136,10 @@ class AtomicCheckpointManager:
         if not self.is_chief or not os.path.isdir(path):
             return None
         rejected = os.path.join(self.directory, f"rejected-step-{step:08d}")
-        remove_quietly(rejected)
-        os.rename(path, rejected)
-        fsync_dir(self.directory)
+        with writing(rejected, f"the rejected checkpoint of step {step}"):
+            remove_quietly(rejected)
+            os.rename(path, rejected)
+            fsync_dir(self.directory)
         return rejected
 
     def verify(self, path):

@@ -50,7 +50,8 @@ def evaluate(eval_step, strategy, source, config):
         )
     )
     totals = np.zeros(3)
-    for images, labels in dataset:
-        totals += [float(v) for v in eval_step(images, labels)]
+    with pipelines.reading("an evaluation batch"):
+        for images, labels in dataset:
+            totals += [float(v) for v in eval_step(images, labels)]
     loss_sum, correct, count = totals
     return {"eval_loss": loss_sum / count, "eval_accuracy": correct / count, "eval_images": int(count)}

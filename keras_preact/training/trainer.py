@@ -34,8 +34,7 @@ import time
 import keras
 import tensorflow as tf
 
-from keras_preact.data import sources
-from keras_preact.data.readers import DataError
+from keras_preact.data import pipelines, sources
 from keras_preact.models.fine_tuning import sync_batch_norm
 from keras_preact.training import evaluation, history
 from keras_preact.training.build import build_model, build_optimizer, build_train_dataset, check_replicas
@@ -169,10 +168,8 @@ class Trainer:
     def _run_step(self, iterator, preemption, progress):
         """One training step; returns (loss, whether any worker got SIGTERM)."""
         tick = time.perf_counter()
-        try:
+        with pipelines.reading("a training batch"):
             loss, accuracy, stop = self._train_step(iterator, tf.constant(float(preemption.requested)))
-        except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, tf.errors.DataLossError) as e:
-            raise DataError(f"Could not read a training batch: {e.message.strip().splitlines()[0]}") from e
         loss, accuracy = float(loss), float(accuracy)
         progress.step += 1
         if progress.step > progress.start + 1:  # the first step traces the graph
@@ -222,7 +219,11 @@ class Trainer:
 
     def _stop_non_finite(self, progress, reason):
         """Stops the run; rejects the checkpoint whose first step this was, if any."""
-        rejected = progress.unverified is not None and self.manager.reject(progress.unverified)
+        unverified, directory = progress.unverified, self.manager.directory
+        # The chief renames it; the other workers name what the chief did.
+        rejected = unverified is not None and (
+            self.manager.reject(unverified) or os.path.join(directory, f"rejected-step-{unverified:08d}")
+        )
         resume = ([0] + [step for step, _ in self.manager.checkpoints()])[-1]
         progress.status = "nan"
         print(
