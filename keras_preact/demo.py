@@ -11,8 +11,9 @@ Then it exports the trained model as a TF Serving SavedModel
 runs both on 1,000 test images against Keras, and writes `export.json`. Re-running
 resumes (or finds the finished run) and exports again.
 
-Exit status: 0 on success, 2 for bad arguments or missing data, 3 if the training
-stopped on a non-finite loss.
+Exit status: the training command's (`keras_preact.training.failures.EXIT_CODES`): 0 on
+success, 2 for bad arguments or missing data, 3 if the training stopped on a non-finite
+loss, 4 if the work directory cannot be written, 5 for damaged data or checkpoints.
 """
 
 import argparse
@@ -25,7 +26,7 @@ import keras
 from keras_preact.data import pipelines, readers, sources
 from keras_preact.export import export_saved_model, export_tflite, keras_logits, parity, run_saved_model, run_tflite
 from keras_preact.training import apply_overrides, get_recipe, train
-from keras_preact.training.cli import EXIT_NAN, EXIT_USAGE
+from keras_preact.training.failures import EXIT_NAN, REPORTED, exit_status
 from keras_preact.utils.files import atomic_write_text
 
 PARITY_IMAGES = 1000
@@ -70,9 +71,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         results, report = run(args.workdir, args.data_dir, args.set, verbose=0 if args.quiet else 1)
-    except (ValueError, FileNotFoundError) as e:
+    except REPORTED as e:
         print(f"keras_preact.demo: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return exit_status(e)
     if report is None:
         print(f"The training stopped ({results['status']}); re-run the same command to resume.")
         return EXIT_NAN if results["status"] == "nan" else 0

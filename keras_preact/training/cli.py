@@ -16,27 +16,9 @@ import json
 import os
 import sys
 
-from keras_preact.data.readers import DataError
-from keras_preact.training.failures import (
-    EXIT_DAMAGED,
-    EXIT_NAN,
-    EXIT_STORAGE,
-    EXIT_USAGE,
-    DamagedInputError,
-    StorageError,
-)
+from keras_preact.training.failures import EXIT_NAN, REPORTED, exit_status
 from keras_preact.training.preemption import Preemption
 from keras_preact.training.strategy import STRATEGIES
-
-# The error types the command reports as one paragraph, and their exit statuses (the
-# first match counts: a DataError is also a ValueError).
-_FAILURES = (
-    (DataError, EXIT_DAMAGED),
-    (DamagedInputError, EXIT_DAMAGED),
-    (StorageError, EXIT_STORAGE),
-    (ValueError, EXIT_USAGE),
-    (FileNotFoundError, EXIT_USAGE),
-)
 
 
 def _device_count(text):
@@ -89,10 +71,9 @@ def _main(args, preemption):
         if args.cpu_devices:
             strategy.split_cpu(args.cpu_devices)
         results = trainer.train(config, args.workdir, args.strategy, 0 if args.quiet else 1, preemption)
-    except tuple(kind for kind, _ in _FAILURES) as e:
-        status = next(code for kind, code in _FAILURES if isinstance(e, kind))
+    except REPORTED as e:
         print(f"keras-preact-train: error: {e}", file=sys.stderr)
-        return status
+        return exit_status(e)
     keys = ("status", "step", "resumed_from", "eval_accuracy", "wall_seconds", "images_per_second")
     summary = {k: results.get(k) for k in keys}
     print(json.dumps(summary))

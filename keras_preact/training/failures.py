@@ -6,6 +6,8 @@ import contextlib
 
 import tensorflow as tf
 
+from keras_preact.data.readers import DataError
+
 EXIT_USAGE = 2  # bad arguments, config or data path; a workdir of another or a finished run
 EXIT_NAN = 3  # a non-finite loss or weights: the run stopped without saving them
 EXIT_STORAGE = 4  # the work directory cannot be written (read-only, full, no permission)
@@ -29,6 +31,15 @@ class DamagedInputError(RuntimeError):
     """Something the run must read exists but cannot be read."""
 
 
+def exit_status(error):
+    """The exit status of an error that the commands report in one paragraph (the first
+    match counts: a DataError is also a ValueError)."""
+    for kind, status in _STATUSES:
+        if isinstance(error, kind):
+            return status
+    raise TypeError(f"{type(error).__name__} is not one of the reported errors {REPORTED}")
+
+
 @contextlib.contextmanager
 def writing(path, what):
     """Turns a failed write of `what` at `path` into a `StorageError` that says so."""
@@ -41,3 +52,15 @@ def writing(path, what):
             "half-written and no earlier checkpoint was removed; free space or fix the permissions of "
             "the work directory (or use another one), then run the same command again to resume."
         ) from e
+
+
+_STATUSES = (
+    (DataError, EXIT_DAMAGED),
+    (DamagedInputError, EXIT_DAMAGED),
+    (StorageError, EXIT_STORAGE),
+    (ValueError, EXIT_USAGE),
+    (FileNotFoundError, EXIT_USAGE),
+)
+# The errors the commands (`keras-preact-train`, `python -m keras_preact.demo`) report in one
+# paragraph with `exit_status(error)`; anything else is a bug and keeps its traceback.
+REPORTED = tuple(kind for kind, _ in _STATUSES)
