@@ -3,6 +3,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import re  # noqa: E402
+import time  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -83,3 +84,12 @@ def synthetic_run(total_steps, checkpoint_every, boundary, eval_every=None):
         "eval_batch_size": 64,
     }
     return ["--recipe", "smoke", "--quiet", *(a for k, v in fields.items() for a in ("--set", f"{k}={v}"))]
+
+
+def wait_for(path, process, timeout=180):
+    """Polls until `path` exists, failing if `process` ends first or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        assert process.poll() is None, f"the process ended before {path} appeared"
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.005)

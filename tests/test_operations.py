@@ -21,6 +21,8 @@ import pytest
 from keras_preact.training import cli, failures
 from keras_preact.training.checkpoints import AtomicCheckpointManager
 
+from conftest import wait_for
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}
 FIELDS = {"model": "PreActResNet8", "dataset": "synthetic_cifar", "batch_size": 16, "reference_batch_size": 16,
@@ -168,10 +170,7 @@ def test_sigterm_during_start_up_exits_0_or_143_and_saves_nothing(tmp_path):
 
     process = _start(tmp_path / "run")
     try:
-        deadline = time.monotonic() + 120
-        while not (tmp_path / "run" / "config.json").exists():  # the trainer is starting
-            assert process.poll() is None and time.monotonic() < deadline
-            time.sleep(0.005)
+        wait_for(tmp_path / "run" / "config.json", process, timeout=120)  # the trainer is starting
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=120)
     finally:

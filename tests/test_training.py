@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import keras
 import numpy as np
@@ -24,7 +23,7 @@ from keras_preact.training import recipes, trainer
 from keras_preact.training.config import apply_overrides
 from keras_preact.training.remat import rematerialize
 
-from conftest import needs_fashion_mnist, synthetic_run
+from conftest import needs_fashion_mnist, synthetic_run, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKER = os.path.join(ROOT, "tests", "train_worker.py")
@@ -201,14 +200,6 @@ def uninterrupted_run(tmp_path_factory):
     return workdir
 
 
-def _wait_for(path, process, timeout=180):
-    deadline = time.monotonic() + timeout
-    while not os.path.exists(path):
-        assert process.poll() is None, "the run ended before the checkpoint appeared"
-        assert time.monotonic() < deadline, f"{path} did not appear"
-        time.sleep(0.005)
-
-
 def _history(workdir):
     """history.csv and results.json's history, without the timing column; each step once."""
     with open(workdir / "history.csv") as f:
@@ -231,7 +222,7 @@ def test_killed_run_resumes_at_its_checkpoint_and_ends_identical(tmp_path, unint
     command = [sys.executable, "-m", "keras_preact.train", *FAULT_RUN, "--workdir", str(workdir)]
     process = subprocess.Popen(command, env=ENV, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_for(workdir / "checkpoints" / "step-00000015", process)
+        wait_for(workdir / "checkpoints" / "step-00000015", process)
         process.send_signal(signal.SIGKILL)
     finally:
         process.wait(timeout=60)
@@ -282,7 +273,7 @@ def test_sigterm_saves_and_exits_cleanly(tmp_path):
     command = [sys.executable, "-m", "keras_preact.train", *FAULT_RUN, "--workdir", str(workdir)]
     process = subprocess.Popen(command, env=ENV, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for(workdir / "checkpoints" / "step-00000005", process)
+        wait_for(workdir / "checkpoints" / "step-00000005", process)
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=120)
     finally:

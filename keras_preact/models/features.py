@@ -15,11 +15,9 @@ level of a v2 model takes the final BN-ReLU (`post_relu`, appendix of [2]), what
 classifier reads, as timm's `features_only` does; the other v2 levels are the raw sums.
 """
 
-import re
-
 import keras
 
-_UNIT = re.compile(r"^stage(\d+)_unit(\d+)_")
+from keras_preact.models.graph import unit_names
 
 
 def pyramid_layer_names(model):
@@ -28,19 +26,16 @@ def pyramid_layer_names(model):
     Raises:
         ValueError: if `model` does not have the layers of a keras_preact ResNet.
     """
-    names = [layer.name for layer in model.layers]
-    last_layer_of_unit = {}
-    for name in names:  # topological order: a unit's output layer comes after its others
-        match = _UNIT.match(name)
-        if match:
-            last_layer_of_unit[int(match.group(1)), int(match.group(2))] = name
-    if not last_layer_of_unit:
+    units = unit_names(model)  # "stage1_unit1", ... in order
+    if not units:
         raise ValueError(
             f"Received: model {model.name!r}, which has no 'stage<s>_unit<u>_*' layers; expected a "
             "keras_preact ResNet (a builder's model, or one loaded from its file)."
         )
-    stages = sorted({stage for stage, _ in last_layer_of_unit})
-    outputs = [last_layer_of_unit[s, max(u for t, u in last_layer_of_unit if t == s)] for s in stages]
+    last_unit_of_stage = {unit.split("_")[0]: unit for unit in units}  # the later unit of a stage wins
+    names = [layer.name for layer in model.layers]
+    # topological order: a unit's output layer comes after its other layers
+    outputs = [[name for name in names if name.startswith(unit + "_")][-1] for unit in last_unit_of_stage.values()]
     if "post_relu" in names:
         outputs[-1] = "post_relu"
     if "pool1" in names:  # the ImageNet stem: its stride-2 activation is the first level

@@ -17,14 +17,12 @@ Both return the model, and take a flag to undo them.
 
 import keras
 
+from keras_preact.models.graph import all_layers
+
 
 def batch_norm_layers(model):
     """Every BatchNormalization layer of `model`, nested models included."""
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            yield layer
-        elif isinstance(layer, keras.Model):
-            yield from batch_norm_layers(layer)
+    return (layer for layer in all_layers(model) if isinstance(layer, keras.layers.BatchNormalization))
 
 
 def freeze_batch_norm(model, frozen=True):

@@ -10,6 +10,15 @@ import re
 _UNIT = re.compile(r"^(stage\d+_unit\d+)_")
 
 
+def all_layers(model):
+    """Every layer of `model`, and of the models nested in it (a base inside a
+    fine-tuning model), depth first."""
+    for layer in model.layers:
+        yield layer
+        if hasattr(layer, "layers"):
+            yield from all_layers(layer)
+
+
 def unit_names(model):
     """The unit prefixes ("stage1_unit1", ...) of a keras_preact model, in order."""
     names = []

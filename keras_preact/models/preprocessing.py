@@ -10,6 +10,7 @@ here sees at serving time exactly what it saw in training.
 import numpy as np
 from keras import backend, layers, ops
 
+from keras_preact.models.graph import all_layers
 from keras_preact.utils.checks import check_choice
 
 # dataset: (per-channel mean, per-channel std), on the 0-255 scale.
@@ -80,7 +81,4 @@ def normalization_layer(dataset, data_format=None):
 def includes_preprocessing(model):
     """Whether `model` normalises its input itself: it, or a model nested in it (a base
     in a fine-tuning model), was built with include_preprocessing=True."""
-    return any(
-        layer.name == NORMALIZATION_LAYER or (hasattr(layer, "layers") and includes_preprocessing(layer))
-        for layer in model.layers
-    )
+    return any(layer.name == NORMALIZATION_LAYER for layer in all_layers(model))
