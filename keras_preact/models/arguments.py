@@ -9,6 +9,8 @@ from keras_preact.models import preprocessing, pretrained, units
 from keras_preact.utils.checks import check_choice, is_integer
 
 POOLINGS = (None, "avg", "max")
+# Where a pre-activation net's first activation sits (`build_resnet`'s stem_activation).
+STEM_ACTIVATIONS = ("shared", "none", "separate")
 DEFAULT_INPUT_SIZE = {"imagenet": 224, "cifar": 32}
 # Smallest input each family's stride plan turns into at least 1x1 features.
 MIN_INPUT_SIZE = {"imagenet": 32, "cifar": 4}
@@ -47,6 +49,12 @@ def resolve_unit_options(spec, version, activation_order, shortcut, shortcut_opt
         )
     options = units.resolve_shortcut_options(shortcut, shortcut_options)
     check_choice("downsample_shortcut", downsample_shortcut, units.DOWNSAMPLE_SHORTCUTS)
+    if downsample_shortcut == "input_projection" and order_version != 2:
+        raise ValueError(
+            f"Received: downsample_shortcut='input_projection' with version {version}; it moves a "
+            "pre-activation unit's projection before the pre-activation, so it applies to version 2 "
+            "(version 1 projections already read the unit input, with BN)."
+        )
     check_choice("stride_on", stride_on, units.STRIDE_POSITIONS)
     resolved = {
         "activation_order": activation_order,
@@ -63,6 +71,31 @@ def resolve_unit_options(spec, version, activation_order, shortcut, shortcut_opt
     return resolved
 
 
+def resolve_stem_activation(stem_activation, unit_options, info):
+    """Validates `stem_activation` against the units and the weights; returns one of
+    `STEM_ACTIVATIONS`.
+
+    None takes what the registered weights need (`WeightsInfo.builder_options`),
+    else "shared", the paper's stem.
+    """
+    needed = None if info is None else info.builder_options.get("stem_activation", "shared")
+    if stem_activation is None:
+        return needed or "shared"
+    check_choice("stem_activation", stem_activation, STEM_ACTIVATIONS)
+    if needed is not None and stem_activation != needed:
+        raise ValueError(
+            f"Received: stem_activation={stem_activation!r} with weights={info.name!r} of {info.model}, "
+            f"which need stem_activation={needed!r} (the layout of their source, {info.source}); leave it out."
+        )
+    if stem_activation != "shared" and units.ACTIVATION_ORDERS[unit_options["activation_order"]].version != 2:
+        raise ValueError(
+            f"Received: stem_activation={stem_activation!r} with activation_order="
+            f"{unit_options['activation_order']!r}; only pre-activation units (version 2) share the stem's "
+            "activation, so only they take another stem_activation than 'shared'."
+        )
+    return stem_activation
+
+
 def resolve_regularization(drop_path_rate, zero_init_residual, shortcut):
     """Validates the training options beyond the paper; returns (rate, zero_init).
 
@@ -75,6 +108,13 @@ def resolve_regularization(drop_path_rate, zero_init_residual, shortcut):
     return rate, zero_init_residual
 
 
+def weights_builder_options(weights, spec, version):
+    """The builder options that registered weights need ({} for other `weights`)."""
+    name = model_name(spec.depth, version)
+    info = pretrained.get_weights_info(name, weights) if isinstance(weights, str) else None
+    return dict(info.builder_options) if info is not None else {}
+
+
 def resolve_weights(weights, spec, version, unit_options):
     """Returns (WeightsInfo or None, local path or None)."""
     if weights is None:
@@ -82,12 +122,13 @@ def resolve_weights(weights, spec, version, unit_options):
     name = model_name(spec.depth, version)
     info = pretrained.get_weights_info(name, weights) if isinstance(weights, str) else None
     if info is not None:
-        standard = resolve_unit_options(spec, version, **UNIT_DEFAULTS)
+        needed = {k: v for k, v in info.builder_options.items() if k in UNIT_DEFAULTS}
+        standard = resolve_unit_options(spec, version, **{**UNIT_DEFAULTS, **needed})
         changed = {k: v for k, v in unit_options.items() if v != standard[k]}
         if changed:
             raise ValueError(
-                f"Received: weights={weights!r} with {changed}; the registered weights of "
-                f"{name} are for its standard units."
+                f"Received: weights={weights!r} with {changed}; the registered weights {weights!r} of "
+                f"{name} are for its standard units{' with ' + str(needed) if needed else ''}."
             )
         return info, None
     path = os.fspath(weights) if isinstance(weights, os.PathLike) else weights

@@ -4,8 +4,9 @@
 The levels of a model, found by layer name (so a model loaded from a `.keras` file
 has them too):
 
-* ImageNet models: "P1" the stem's ReLU after conv1 (stride 2), "P2" ... "P5" the
-  outputs of stages 1-4 (strides 4, 8, 16, 32);
+* ImageNet models: "P1" the stem's ReLU after conv1 (stride 2; conv1 itself with
+  `stem_activation=False`), "P2" ... "P5" the outputs of stages 1-4 (strides 4, 8,
+  16, 32);
 * CIFAR models: "P1" ... "P3" the outputs of stages 1-3 (strides 1, 2, 4).
 
 A stage output is that of its last unit, x_{l+1}: for v1 (post-activation) the ReLU
@@ -39,7 +40,7 @@ def pyramid_layer_names(model):
     if "post_relu" in names:
         outputs[-1] = "post_relu"
     if "pool1" in names:  # the ImageNet stem: its stride-2 activation is the first level
-        outputs.insert(0, "conv1_relu")
+        outputs.insert(0, "conv1_relu" if "conv1_relu" in names else "conv1")
     return {f"P{level}": name for level, name in enumerate(outputs, 1)}
 
 

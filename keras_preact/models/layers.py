@@ -1,5 +1,6 @@
 """Layer settings bound once (conv, BN, ReLU), the two custom layers the paper's
-variants need, and `DropPath` / `DropPathAdd` (stochastic depth, beyond the paper).
+variants need, `PaddedMaxPooling2D` (the stem of `stem_activation=False`), and
+`DropPath` / `DropPathAdd` (stochastic depth, beyond the paper).
 
 Settings follow the authors' Torch code (fb.resnet.torch, resnet-1k-layers), so that
 weights trained there, or in ports of it (timm, pytorchcv), load and run identically:
@@ -23,6 +24,7 @@ weights trained there, or in ports of it (timm, pytorchcv), load and run identic
 import functools
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 from keras_preact.models.batch_norm import BatchNormalization
@@ -162,6 +164,56 @@ class ZeroPadShortcut(layers.Layer):
             **super().get_config(),
             "filters": self.filters,
             "strides": self.strides,
+            "data_format": self.data_format,
+        }
+
+
+@keras.saving.register_keras_serializable(package="keras_preact")
+class PaddedMaxPooling2D(layers.Layer):
+    """Max-pooling with Torch's symmetric padding, where padded positions never win
+    (PyTorch's `nn.MaxPool2d(3, 2, padding=1)`, Torch's `SpatialMaxPooling(3, 3, 2, 2, 1, 1)`).
+
+    The default stem pools after its ReLU, where zero padding (`ZeroPadding2D`) gives the
+    same result; `stem_activation=False` pools conv1's raw output, which may be negative,
+    so the padding is the dtype's lowest value.
+
+    Args:
+        pool_size: window size.
+        strides: stride.
+        padding: pixels padded on every side.
+        data_format: "channels_last" or "channels_first"; None reads the Keras config.
+    """
+
+    def __init__(self, pool_size=3, strides=2, padding=1, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.pool_size, self.strides, self.padding = int(pool_size), int(strides), int(padding)
+        self.data_format = data_format or keras.config.image_data_format()
+
+    def call(self, inputs):
+        p = self.padding
+        pad = (
+            [[0, 0], [p, p], [p, p], [0, 0]]
+            if self.data_format == "channels_last"
+            else [[0, 0], [0, 0], [p, p], [p, p]]
+        )
+        lowest = float(np.finfo(keras.backend.standardize_dtype(inputs.dtype)).min)
+        x = ops.pad(inputs, pad, constant_values=lowest)
+        return ops.max_pool(x, self.pool_size, self.strides, "valid", self.data_format)
+
+    def compute_output_shape(self, input_shape):
+        shape = list(input_shape)
+        spatial = (1, 2) if self.data_format == "channels_last" else (2, 3)
+        for axis in spatial:
+            if shape[axis] is not None:
+                shape[axis] = (shape[axis] + 2 * self.padding - self.pool_size) // self.strides + 1
+        return tuple(shape)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "pool_size": self.pool_size,
+            "strides": self.strides,
+            "padding": self.padding,
             "data_format": self.data_format,
         }
 

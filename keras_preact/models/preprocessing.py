@@ -19,6 +19,11 @@ DATASET_STATS = {
     "cifar10": ((125.3, 123.0, 113.9), (63.0, 62.1, 66.7)),
     "cifar100": ((129.3, 124.1, 112.4), (68.2, 65.4, 70.4)),
     "fashion_mnist": ((72.94,), (90.02,)),
+    # The statistics of ported weights whose publishers normalise otherwise: timm's
+    # "a1h" ResNetV2 weights (mean = std = 0.5 on [0, 1], i.e. [-1, 1]) and pytorchcv's
+    # CIFAR-10 and CIFAR-100 weights (0.4914, 0.4822, 0.4465) / (0.2023, 0.1994, 0.2010).
+    "imagenet_inception": ((127.5, 127.5, 127.5), (127.5, 127.5, 127.5)),
+    "cifar_pytorchcv": ((125.307, 122.961, 113.8575), (51.5865, 50.847, 51.255)),
 }
 
 
@@ -38,7 +43,9 @@ def preprocess_input(x, dataset="imagenet", data_format=None):
         x: images with values in [0, 255]: a NumPy array or a tensor, with the
             channel axis last (`"channels_last"`) or after the batch axis.
         dataset: one of `DATASET_STATS`: "imagenet", "cifar10", "cifar100",
-            "fashion_mnist".
+            "fashion_mnist", or the statistics of ported weights,
+            "imagenet_inception" (timm) and "cifar_pytorchcv" (pytorchcv). The
+            `preprocessing` of registered weights (`get_weights_info`) names theirs.
         data_format: "channels_last" or "channels_first"; None reads
             `keras.config.image_data_format()`.
 

@@ -33,12 +33,29 @@ class WeightsInfo:
     Attributes:
         model: the registered model name it belongs to, e.g. "PreActResNet20".
         name: the name passed as `weights=`, e.g. "fashion_mnist".
-        url: where to fetch it (https://, http:// or file://).
-        sha256: hex SHA-256 of the file.
+        url: where to fetch it (https://, http:// or file://): the Keras file, or
+            for ported weights the source's own checkpoint.
+        sha256: hex SHA-256 of the Keras file; None for ported weights, whose
+            Keras file is converted on this machine.
         input_shape: the (height, width, channels) it was trained on; the
             channel count must match, the spatial size is a default.
         classes: classifier outputs.
-        preprocessing: the `preprocess_input` dataset its inputs need.
+        preprocessing: the `preprocess_input` dataset (statistics) its inputs need.
+        source: who trained and released the weights ("keras_preact",
+            "torchvision", "timm", "pytorchcv", "fb.resnet.torch").
+        source_hash: ported weights: the publisher's hash of the source file,
+            "sha256:<prefix>" or "sha1:<hex>"; None where none is published.
+        license: the license of the weights as their publisher states it.
+        published_accuracy: the accuracy the publisher reports (theirs, not
+            measured here).
+        builder_options: the builder arguments the weights need beyond the model's
+            defaults, applied when the weights are named (e.g. stem_activation).
+        resize_size, interpolation: the evaluation resize the publisher states
+            (the shorter side, before a center crop to `input_shape`); None if
+            not stated.
+        fetch: None to download `url` and check `sha256`; else a function of this
+            `WeightsInfo` returning the local path of a verified Keras weights file
+            (set for ported weights by `keras_preact.weights`).
     """
 
     model: str
@@ -48,21 +65,38 @@ class WeightsInfo:
     input_shape: tuple
     classes: int
     preprocessing: str
+    source: str = "keras_preact"
+    source_hash: str = None
+    license: str = None
+    published_accuracy: str = None
+    builder_options: dict = dataclasses.field(default_factory=dict)
+    resize_size: int = None
+    interpolation: str = None
+    fetch: object = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
     def filename(self):
         return f"{self.model.lower()}_{self.name}_{self.sha256[:12]}.weights.h5"
 
 
-def register_weights(model, name, *, url, sha256, input_shape, classes, preprocessing):
+def register_weights(model, name, *, url, sha256=None, input_shape, classes, preprocessing, fetch=None, **details):
     """Registers weights so that `<model>(weights=name)` finds them.
 
+    Args:
+        model, name, url, sha256, input_shape, classes, preprocessing, fetch: the
+            `WeightsInfo` fields; `sha256` is required unless `fetch` is given.
+        **details: the other `WeightsInfo` fields (source, license, ...).
+
     Raises:
-        ValueError: if `sha256` is not 64 hex digits.
+        ValueError: if `sha256` is not 64 hex digits, or is missing without `fetch`.
     """
-    if not re.fullmatch(r"[0-9a-fA-F]{64}", str(sha256)):
-        raise ValueError(f"Received: sha256={sha256!r}; expected 64 hexadecimal digits.")
-    info = WeightsInfo(model, name, url, sha256.lower(), tuple(input_shape), int(classes), preprocessing)
+    if fetch is None or sha256 is not None:
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", str(sha256)):
+            raise ValueError(f"Received: sha256={sha256!r}; expected 64 hexadecimal digits.")
+        sha256 = sha256.lower()
+    info = WeightsInfo(
+        model, name, url, sha256, tuple(input_shape), int(classes), preprocessing, fetch=fetch, **details
+    )
     _REGISTRY[(model, name)] = info
     return info
 
@@ -72,11 +106,18 @@ def unregister_weights(model, name):
     _REGISTRY.pop((model, name), None)
 
 
-def list_weights(model=None):
-    """Registered weights names, of one model or as (model, name) pairs of all."""
-    if model is not None:
-        return sorted(n for m, n in _REGISTRY if m == model)
-    return sorted(_REGISTRY)
+def list_weights(model=None, details=False):
+    """The registered weights.
+
+    Args:
+        model: a model name for its weights only, or None for all.
+        details: False for names (of one model) or (model, name) pairs (of all);
+            True for their `WeightsInfo` (source, license, published accuracy, ...).
+    """
+    keys = sorted(k for k in _REGISTRY if model in (None, k[0]))
+    if details:
+        return [_REGISTRY[k] for k in keys]
+    return [n for _, n in keys] if model is not None else keys
 
 
 def get_weights_info(model, name):
@@ -90,10 +131,14 @@ def fetch_weights(info):
     Returns:
         The local path of the verified file.
 
+    Ported weights (`info.fetch` set) are fetched, checked and converted by it.
+
     Raises:
         OSError: if the URL cannot be read (offline, missing file).
         ValueError: if the file's SHA-256 differs from the registered one.
     """
+    if info.fetch is not None:
+        return info.fetch(info)
     cache_dir = os.path.expanduser(os.environ.get("KERAS_HOME", "~/.keras"))
     os.makedirs(cache_dir, exist_ok=True)
     target = os.path.join(cache_dir, "models", info.filename)

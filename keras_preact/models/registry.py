@@ -142,7 +142,8 @@ def _named_builder(model):
         "Arguments are those of keras.applications (include_top, weights, input_tensor,\n"
         'input_shape, pooling, classes, classifier_activation, name), `norm` ("fused" or\n'
         '"keras" BatchNormalization), and the unit variants of `keras_preact.build_resnet`\n'
-        "(activation_order, shortcut, shortcut_options, downsample_shortcut, stride_on)\n"
+        "(activation_order, shortcut, shortcut_options, downsample_shortcut, stride_on,\n"
+        "stem_activation) "
         "and its training options beyond the paper (drop_path_rate, zero_init_residual).\n\n"
         "Returns:\n    A `keras.Model`.\n"
     )

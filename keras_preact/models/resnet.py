@@ -43,7 +43,7 @@ from keras import layers
 
 from keras_preact.models import arguments, pretrained, specs, units
 from keras_preact.models.features import pyramid_outputs
-from keras_preact.models.layers import LayerFactory
+from keras_preact.models.layers import LayerFactory, PaddedMaxPooling2D
 from keras_preact.models.preprocessing import normalization_layer
 
 
@@ -68,21 +68,25 @@ def drop_path_rates(drop_path_rate, count):
     return [drop_path_rate * i / (count - 1) for i in range(count)]
 
 
-def _stem(x, spec, factory):
+def _stem(x, spec, factory, activation=True):
     """conv1 -> BN -> ReLU (-> max-pool on ImageNet).
 
     For pre-activation units this BN -> ReLU is the first unit's activation, moved
-    right after conv1 and before the split (appendix of [2]).
+    right after conv1 and before the split (appendix of [2]). Without `activation`
+    (`stem_activation="none"`) the stem is conv1 (-> max-pool).
     """
     if spec.family == "imagenet":
         x = factory.conv(x, spec.stem_width, 7, strides=2, name="conv1")
     else:
         x = factory.conv(x, spec.stem_width, 3, name="conv1")
-    x = factory.bn(name="conv1_bn")(x)
-    x = factory.relu(name="conv1_relu")(x)
-    if spec.family == "imagenet":
+    if activation:
+        x = factory.bn(name="conv1_bn")(x)
+        x = factory.relu(name="conv1_relu")(x)
+    if spec.family == "imagenet" and activation:
         x = layers.ZeroPadding2D(1, data_format=factory.data_format, name="pool1_pad")(x)
         x = layers.MaxPooling2D(3, strides=2, data_format=factory.data_format, name="pool1")(x)
+    elif spec.family == "imagenet":
+        x = PaddedMaxPooling2D(3, 2, 1, data_format=factory.data_format, name="pool1")(x)
     return x
 
 
@@ -105,7 +109,7 @@ def build_resnet(
     activation_order=None,
     shortcut="identity",
     shortcut_options=None,
-    downsample_shortcut="projection",
+    downsample_shortcut=None,
     stride_on="3x3",
     include_top=True,
     weights=None,
@@ -120,6 +124,7 @@ def build_resnet(
     dataset=None,
     drop_path_rate=0.0,
     zero_init_residual=False,
+    stem_activation=None,
 ):
     """Builds a ResNet of [1] (version 1) or [2] (version 2) as a functional model.
 
@@ -140,7 +145,10 @@ def build_resnet(
             "scale_residual": False} for constant scaling, {"gate_bias": -6.0}
             for gating, {"rate": 0.5} for dropout.
         downsample_shortcut: "projection" (option B of [1]) or "zero_pad"
-            (option A) where a unit changes shape.
+            (option A) where a unit changes shape; "input_projection" (version
+            2): a projection on the unit input before its pre-activation, then BN
+            (fb.resnet.torch's released ResNet-200, not the paper's appendix).
+            None (default): what the weights given need, else "projection".
         stride_on: "3x3" or "1x1": which conv of a downsampling bottleneck unit
             has the stride (basic units always stride their first 3x3).
         include_top: whether to end with global average pooling and a
@@ -180,6 +188,16 @@ def build_resnet(
             `zero_init_last`; beyond [1], [2]): the gamma of the BN after the
             last conv where the order has one (v1 "original"), else the last
             conv's kernel (v2 "full_preact"). Loaded weights replace it.
+        stem_activation: where a pre-activation net's first activation sits.
+            "shared" (the paper's appendix): conv1 -> BN -> ReLU (-> max-pool) is
+            the first unit's pre-activation and feeds both of its paths. The
+            others (version 2 only) make the first unit pre-activate as every
+            other unit does, so its identity shortcut carries the stem's output
+            and a projection reads the pre-activation: "none", a stem of conv1
+            (-> max-pool, padded so that padding never wins) alone (timm's
+            ResNetV2, pytorchcv's CIFAR PreResNets); "separate", the stem keeps
+            its BN -> ReLU (fb.resnet.torch's released ResNet-200). None
+            (default): what the weights given need, else "shared".
 
     Returns:
         A `keras.Model`. Built with `include_top=False`, it has `pyramid_outputs`:
@@ -191,11 +209,16 @@ def build_resnet(
             echoes the value received.
     """
     spec = specs.get_spec(depth, family, block)
+    if downsample_shortcut is None:
+        downsample_shortcut = arguments.weights_builder_options(weights, spec, version).get(
+            "downsample_shortcut", "projection"
+        )
     unit_options = arguments.resolve_unit_options(
         spec, version, activation_order, shortcut, shortcut_options, downsample_shortcut, stride_on
     )
     drop_path_rate, zero_init_residual = arguments.resolve_regularization(drop_path_rate, zero_init_residual, shortcut)
     info, weights_path = arguments.resolve_weights(weights, spec, version, unit_options)
+    stem_activation = arguments.resolve_stem_activation(stem_activation, unit_options, info)
     classes = arguments.resolve_head(include_top, pooling, classes, classifier_activation, spec, info)
     if input_tensor is not None and not keras.utils.is_keras_tensor(input_tensor):
         raise ValueError(
@@ -218,13 +241,18 @@ def build_resnet(
         units.UNITS[spec.block], factory=factory, zero_init_residual=zero_init_residual, **unit_options
     )
     rates = iter(drop_path_rates(drop_path_rate, sum(spec.stage_units)))
-    x = _stem(x, spec, factory)
+    x = _stem(x, spec, factory, stem_activation != "none")
     for s, (count, width) in enumerate(zip(spec.stage_units, spec.stage_widths), 1):
         for u in range(1, count + 1):
             # The first unit of the network takes conv1's activation (appendix of [2]).
-            strides = 2 if s > 1 and u == 1 else 1
+            strides, first = (2 if s > 1 and u == 1 else 1), s == u == 1
             x = unit(
-                x, width, strides, name=f"stage{s}_unit{u}", input_activated=s == u == 1, drop_path_rate=next(rates)
+                x,
+                width,
+                strides,
+                name=f"stage{s}_unit{u}",
+                input_activated=first and stem_activation == "shared",
+                drop_path_rate=next(rates),
             )
     # Pre-activation nets: an extra activation after the last addition (appendix of [2]).
     order = units.ACTIVATION_ORDERS[unit_options["activation_order"]]

@@ -12,8 +12,11 @@ Every variant the paper studies is a parameter of one unit function, not a copy:
   "shortcut_only_gating" (g(x) = sigmoid(W_g x + b_g) from a 1x1 conv),
   "conv1x1" (a 1x1 conv shortcut on every unit) and "dropout" (on the shortcut).
 * `downsample_shortcut` chooses h where a unit changes shape: "projection" (1x1 conv
-  with the stride, option B of [1]) or "zero_pad" (parameter-free subsampling and
-  zero channels, option A of [1]).
+  with the stride, option B of [1]), "zero_pad" (parameter-free subsampling and
+  zero channels, option A of [1]) or, in pre-activation units, "input_projection"
+  (the 1x1 conv reads the unit input before its pre-activation and is followed by BN:
+  fb.resnet.torch's first pre-activation code, in which its released ResNet-200 was
+  trained; not the paper's appendix).
 
 In pre-activation units (orders d and e) any shortcut that is not the identity reads
 the pre-activated tensor, as the appendix of [2] prescribes for projections; the
@@ -100,7 +103,7 @@ SHORTCUTS = {
     "dropout": {"rate": 0.5},
 }
 GATING_SHORTCUTS = ("exclusive_gating", "shortcut_only_gating")
-DOWNSAMPLE_SHORTCUTS = ("projection", "zero_pad")
+DOWNSAMPLE_SHORTCUTS = ("projection", "zero_pad", "input_projection")
 STRIDE_POSITIONS = ("3x3", "1x1")
 
 
@@ -168,9 +171,10 @@ def _branch(preact, convs, name, order, zero_init, factory):
 def _shortcut(x, preact, filters, strides, order, kind, options, downsample, name, factory):
     """The shortcut path h(x_l), before any gating."""
     changes_shape = strides > 1 or factory.channels(x) != filters
-    if kind == "conv1x1" or (changes_shape and downsample == "projection"):
-        h = factory.conv(preact, filters, 1, strides, name=f"{name}_shortcut_conv")
-        if order.shortcut_conv_bn:
+    if kind == "conv1x1" or (changes_shape and downsample != "zero_pad"):
+        before_preact = downsample == "input_projection"
+        h = factory.conv(x if before_preact else preact, filters, 1, strides, name=f"{name}_shortcut_conv")
+        if order.shortcut_conv_bn or before_preact:
             h = factory.bn(name=f"{name}_shortcut_bn")(h)
     elif changes_shape:
         h = ZeroPadShortcut(filters, strides, factory.data_format, name=f"{name}_shortcut_pad")(preact)
