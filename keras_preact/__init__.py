@@ -45,9 +45,12 @@ from keras_preact.models import (
 )
 from keras_preact.utils.version import __version__
 from keras_preact.weights import register_shipped_weights
+from keras_preact.weights.convert import convert_checkpoint
+from keras_preact.weights.ported import register_ported_weights
 
 globals().update(BUILDERS)
 register_shipped_weights()
+register_ported_weights()
 
 __all__ = [
     "__version__",
@@ -56,6 +59,7 @@ __all__ = [
     "GatedAdd",
     "ZeroPadShortcut",
     "build_resnet",
+    "convert_checkpoint",
     "decode_predictions",
     "feature_extractor",
     "freeze_batch_norm",

@@ -7,6 +7,14 @@ import time  # noqa: E402
 
 import pytest  # noqa: E402
 
+# The converter tests run the peers (torch, torchvision, timm) in the test process.
+# torchvision's extension crashes (SIGSEGV) when it loads after TensorFlow's, not
+# before, so it is imported first wherever it is installed.
+try:
+    import torchvision  # noqa: E402, F401
+except ImportError:
+    pass
+
 # Test ids that name a model of depth >= 1000 or an int8 conversion: marked `slow`
 # (tests that start subprocesses carry the mark themselves).
 SLOW_IDS = re.compile(r"1001|1202|int8")

@@ -23,7 +23,12 @@ def test_console_scripts_point_at_functions_that_exist():
     import importlib
 
     scripts = _console_scripts()
-    assert set(scripts) == {"keras-preact-train", "keras-preact-export", "keras-preact-diagnostics"}
+    assert set(scripts) == {
+        "keras-preact-train",
+        "keras-preact-export",
+        "keras-preact-diagnostics",
+        "keras-preact-convert",
+    }
     for target in scripts.values():
         module, function = target.split(":")
         assert callable(getattr(importlib.import_module(module), function)), target

@@ -1,0 +1,110 @@
+"""Checkpoints written by the peer libraries' own code, for the converter tests.
+
+Each peer model gets random weights and randomised BN statistics (gammas of both
+signs, as trained nets have), is saved as its publisher saves it, and is run
+forward by its own library for the reference logits:
+
+* torchvision: `torch.save(model.state_dict())` (the hub files);
+* timm: `timm.models._hub.save_for_hf(..., safe_serialization=True)` (model.safetensors);
+* pytorchcv: `torch.save(state_dict)` in the legacy (pre-1.6) layout its 2019 files have;
+* torch7: fb.resnet.torch's module tree written in torch7's format (`torch7_models`).
+"""
+
+import os
+
+import numpy as np
+import torch
+import torch7_models
+
+SIZES = {"imagenet": 64, "cifar": 32}
+
+
+def randomize(model, size, seed=0):
+    """Random BN affine parameters (gammas of both signs), running statistics taken from
+    a training-mode pass over random images and then perturbed, as a trained net has
+    them (so that deep nets keep logits of order 1); the model in evaluation mode."""
+    generator = torch.Generator().manual_seed(seed)
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    with torch.no_grad():
+        for bn in norms:
+            n = bn.num_features
+            sign = torch.where(torch.rand(n, generator=generator) < 0.25, -1.0, 1.0)
+            bn.weight.copy_((0.5 + torch.rand(n, generator=generator)) * sign)
+            bn.bias.copy_(0.2 * torch.randn(n, generator=generator))
+            bn.reset_running_stats()
+            bn.momentum = None  # a cumulative average: the statistics of this pass
+        model.train()(torch.randn(8, 3, size, size, generator=generator))
+        classifier = model.get_classifier() if hasattr(model, "get_classifier") else getattr(model, "fc", None)
+        classifier = classifier if classifier is not None else model.output
+        fan_in = classifier.weight[0].numel()
+        classifier.weight.copy_(torch.randn(classifier.weight.shape, generator=generator) * 3 / fan_in**0.5)
+        for bn in norms:
+            n = bn.num_features
+            bn.running_mean.add_(0.1 * torch.randn(n, generator=generator) * bn.running_var.sqrt())
+            bn.running_var.mul_(0.8 + 0.45 * torch.rand(n, generator=generator))
+            bn.momentum = 0.1
+    return model.eval()
+
+
+def peer_model(source, name):
+    """The peer library's model of that name, e.g. ("torchvision", "resnet18")."""
+    if source == "torchvision":
+        import torchvision
+
+        return getattr(torchvision.models, name)()
+    if source == "timm":
+        import timm
+
+        return timm.create_model(name)
+    import pytorchcv.models.preresnet_cifar as preresnet_cifar
+    import pytorchcv.models.resnet_cifar as resnet_cifar
+
+    module = preresnet_cifar if name.startswith("preresnet") else resnet_cifar
+    return getattr(module, name)()
+
+
+def save_peer_checkpoint(source, model, directory, name):
+    """Saves `model` as its library publishes it; returns the file."""
+    if source == "timm":
+        from timm.models._hub import save_for_hf
+
+        save_for_hf(model, os.path.join(directory, name), safe_serialization=True)
+        return os.path.join(directory, name, "model.safetensors")
+    path = os.path.join(directory, f"{name}.pth")
+    torch.save(model.state_dict(), path, _use_new_zipfile_serialization=source != "pytorchcv")
+    return path
+
+
+def peer_logits(model, images_nhwc):
+    """The model's logits in float64 (a copy of it in double precision)."""
+    import copy
+
+    with torch.no_grad():
+        return copy.deepcopy(model).double()(torch.from_numpy(images_nhwc.transpose(0, 3, 1, 2).copy())).numpy()
+
+
+def torch7_checkpoint(directory, layout, stage_units=(3, 4, 6, 3), size=64):
+    """fb.resnet.torch's pre-activation ResNet written as a .t7 file, and its
+    reference forward (the file read back by `torchfile`)."""
+    import torchfile
+
+    tree = torch7_models.preresnet(stage_units, layout, pool=size // 32, conv_bias=layout == "april2016")
+    path = os.path.join(directory, f"preresnet_{layout}.t7")
+    torch7_models.save(tree, path)
+    reference = torchfile.load(path)
+
+    def forward(images_nhwc):
+        with torch.no_grad():
+            x = torch.from_numpy(images_nhwc.transpose(0, 3, 1, 2).copy()).double()
+            return torch7_models.forward(reference, x).numpy()
+
+    return path, forward
+
+
+def images(family, count=2, seed=0):
+    size = SIZES[family]
+    return np.random.default_rng(seed).normal(size=(count, size, size, 3))
+
+
+def trainable_count(model):
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,133 @@
+"""Ported weights: checkpoints written by the peers' own code convert exactly, and every
+registered weight's source model has the structure and counts of the model it loads
+into.
+
+Parity: the Keras model's logits equal the source model's own forward pass (the peer
+library's, or nn's evaluation-mode semantics on the .t7 file read by `torchfile`) to
+1e-4, for one depth of every family and layout variant. Both run in float64, so that
+what is compared is the layout and the weights: in float32 the two libraries' sums
+round differently, by up to a few 1e-4 on logits of order 10 in the 164-layer nets.
+"""
+
+import contextlib
+
+import keras
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+import torch7_models  # noqa: E402
+from peer_checkpoints import (  # noqa: E402
+    images,
+    peer_logits,
+    peer_model,
+    randomize,
+    save_peer_checkpoint,
+    torch7_checkpoint,
+    trainable_count,
+)
+
+import keras_preact  # noqa: E402
+from keras_preact.weights.convert import check_layers_fit, convert_checkpoint  # noqa: E402
+from keras_preact.weights.sources import share_stem_activation, state_dict_layers  # noqa: E402
+from keras_preact.weights.torch7_layout import APRIL_2016_LAYOUT, torch7_layers  # noqa: E402
+
+from conftest import default_model, grouped  # noqa: E402
+
+# (source, peer model, keras_preact model, family, the builder options the layout needs)
+PARITY = [
+    ("torchvision", "resnet18", "ResNet18", "imagenet", {}),
+    ("torchvision", "resnet50", "ResNet50", "imagenet", {}),
+    ("timm", "resnetv2_50", "PreActResNet50", "imagenet", {"stem_activation": "none"}),
+    ("pytorchcv", "resnet20_cifar10", "ResNet20", "cifar", {}),
+    ("pytorchcv", "resnet164bn_cifar100", "ResNet164", "cifar", {}),
+    ("pytorchcv", "preresnet20_cifar10", "PreActResNet20", "cifar", {"stem_activation": "none"}),
+    ("pytorchcv", "preresnet164bn_cifar100", "PreActResNet164", "cifar", {}),
+]
+
+
+@contextlib.contextmanager
+def float64():
+    previous, floatx = keras.config.dtype_policy(), keras.config.floatx()
+    keras.config.set_dtype_policy("float64")
+    keras.config.set_floatx("float64")  # the Input layer's dtype
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+        keras.config.set_floatx(floatx)
+
+
+def convert_in_float64(source, path, model, x):
+    """The converted model in float64 (Keras' own BN: the fused kernels are float32)."""
+    with float64():
+        return convert_checkpoint(
+            source, path, model, classifier_activation=None, input_shape=x.shape[1:], norm="keras"
+        )
+
+
+def logits(model, x):
+    return np.asarray(model(x, training=False))
+
+
+@pytest.mark.parametrize("source, peer, model, family, options", PARITY, ids=[p[1] for p in PARITY])
+def test_peer_checkpoint_converts_to_the_same_logits(source, peer, model, family, options, tmp_path):
+    x = images(family)
+    torch_model = randomize(peer_model(source, peer), x.shape[1])
+    path = save_peer_checkpoint(source, torch_model, str(tmp_path), peer)
+    keras_model, found = convert_in_float64(source, path, model, x)
+    assert found == options
+    expected = peer_logits(torch_model, x)
+    np.testing.assert_allclose(logits(keras_model, x), expected, rtol=0, atol=1e-4)
+    assert np.abs(expected).max() > 1.0  # the comparison is not of near-zero logits
+
+
+@pytest.mark.parametrize("layout", ["paper", "april2016"])
+def test_torch7_file_converts_to_the_same_logits(layout, tmp_path):
+    path, forward = torch7_checkpoint(str(tmp_path), layout)
+    x = images("imagenet")
+    keras_model, options = convert_in_float64("torch7", path, "PreActResNet50", x)
+    assert options == ({} if layout == "paper" else APRIL_2016_LAYOUT)
+    np.testing.assert_allclose(logits(keras_model, x), forward(x), rtol=0, atol=1e-4)
+
+
+def _registered():
+    """(model, source, peer name) of every ported registration, once per model and source."""
+    seen = {}
+    for info in keras_preact.list_weights(details=True):
+        if info.source in ("torchvision", "timm", "pytorchcv") and (info.model, info.source) not in seen:
+            peer = info.url.rsplit("/", 1)[1].split("-")[0] if info.source != "timm" else None
+            if info.source == "timm":
+                peer = info.url.split("/")[-4].split(".")[0]
+            seen[(info.model, info.source)] = (info, peer)
+    return sorted(seen.values(), key=lambda v: (v[0].model, v[0].source))
+
+
+@pytest.mark.parametrize("info, peer", [grouped(i.model, i, p, id=f"{i.model}-{i.source}") for i, p in _registered()])
+def test_every_registered_source_model_fits_the_model_it_loads_into(info, peer):
+    """Structure (every layer name and variable shape) and trainable-parameter count of
+    the source library's model against the keras_preact model the weights need."""
+    source_model = peer_model(info.source, peer)
+    state = {k: v.numpy() for k, v in source_model.state_dict().items()}
+    version = 2 if info.model.startswith("PreAct") else 1
+    layers = state_dict_layers(info.source, state, version)
+    if info.builder_options:
+        model = keras_preact.get_model(info.model, weights=None, **info.builder_options)
+    else:
+        model = default_model(info.model)
+        if version == 2:  # the source's first-unit BN is the stem's (a projection follows it)
+            layers = share_stem_activation(layers)
+    check_layers_fit(model, layers, info.source)
+    assert int(sum(np.prod(w.shape) for w in model.trainable_weights)) == trainable_count(source_model)
+
+
+@pytest.mark.xdist_group("PreActResNet200")
+def test_fb_resnet_200_tree_fits_the_registered_layout():
+    """The ResNet-200 of fb.resnet.torch's April 2016 code, as a module tree, maps onto
+    PreActResNet200 with the registered builder options, layer for layer."""
+    info = keras_preact.get_weights_info("PreActResNet200", "imagenet")
+    assert info.builder_options == APRIL_2016_LAYOUT
+    layers, options = torch7_layers(torch7_models.preresnet((3, 24, 36, 3), "april2016"))
+    assert options == APRIL_2016_LAYOUT
+    check_layers_fit(keras_preact.get_model("PreActResNet200", weights=None, **options), layers, "torch7")
