@@ -80,7 +80,8 @@ def peer_logits(model, images_nhwc):
     import copy
 
     with torch.no_grad():
-        return copy.deepcopy(model).double()(torch.from_numpy(images_nhwc.transpose(0, 3, 1, 2).copy())).numpy()
+        x = torch.from_numpy(images_nhwc.transpose(0, 3, 1, 2).astype("float64"))
+        return copy.deepcopy(model).double()(x).numpy()
 
 
 def torch7_checkpoint(directory, layout, stage_units=(3, 4, 6, 3), size=64):

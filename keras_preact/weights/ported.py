@@ -217,12 +217,14 @@ def fetch_ported(info):
     """Returns the local path of the converted, SHA-256-checked Keras weights of a
     ported registration, downloading and converting them on first use."""
     cache_dir = os.path.expanduser(os.environ.get("KERAS_HOME", "~/.keras"))
+    os.makedirs(os.path.join(cache_dir, "models"), exist_ok=True)  # else get_file falls back to /tmp/.keras
     target = os.path.join(cache_dir, "models", converted_filename(info))
     if os.path.exists(target) and os.path.exists(target + ".sha256"):
         with open(target + ".sha256") as f:
             if f.read().split()[0] == file_sha256(target):
                 return target
-    source = _verified_source(info, _download(info, cache_dir))
+    downloaded = _download(info, cache_dir)
+    source = _verified_source(info, downloaded)
     layers, options = checkpoint_layers(SOURCE_FORMATS[info.source], source, info.model)
     if {**PAPER_LAYOUT, **options} != {**PAPER_LAYOUT, **info.builder_options}:
         raise ValueError(
@@ -233,7 +235,8 @@ def fetch_ported(info):
     assign_layers(model, layers, info.source)
     atomic_write(model.save_weights, target)
     atomic_write_text(f"{file_sha256(target)}  {os.path.basename(target)}\n", target + ".sha256")
-    remove_quietly(source)  # the converted file is what later uses read
+    for path in {downloaded, source}:
+        remove_quietly(path)  # the converted file is what later uses read
     return target
 
 

@@ -1,0 +1,181 @@
+"""Ported weights through the whole download path, with local file:// URLs: the
+publisher's hash is checked, the converted file is cached with its SHA-256 and reused,
+a wrong hash caches nothing, and offline the error names the URL and the command that
+converts a copied file. Also `keras-preact-convert` and the builder's argument checks
+for ported weights."""
+
+import hashlib
+import os
+import re
+import shutil
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from peer_checkpoints import images, peer_logits, peer_model, randomize, save_peer_checkpoint  # noqa: E402
+
+import keras_preact  # noqa: E402
+from keras_preact.models import pretrained  # noqa: E402
+from keras_preact.utils.files import file_sha256  # noqa: E402
+from keras_preact.weights import cli  # noqa: E402
+from keras_preact.weights.ported import converted_filename, fetch_ported  # noqa: E402
+
+NAME = "test_ported"
+
+
+@pytest.fixture(scope="module")
+def pytorchcv_release(tmp_path_factory):
+    """preresnet20_cifar10 with random weights, released as pytorchcv releases: a legacy
+    .pth named with its SHA-1 prefix, zipped; and the peer's logits on test images."""
+    directory = tmp_path_factory.mktemp("release")
+    x = images("cifar").astype("float32")
+    model = randomize(peer_model("pytorchcv", "preresnet20_cifar10"), 32)
+    pth = save_peer_checkpoint("pytorchcv", model, str(directory), "checkpoint")
+    sha1 = hashlib.sha1(open(pth, "rb").read()).hexdigest()
+    name = f"preresnet20_cifar10-0651-{sha1[:8]}.pth"
+    with zipfile.ZipFile(directory / f"{name}.zip", "w") as archive:
+        archive.write(pth, name)
+    return {"zip": str(directory / f"{name}.zip"), "sha1": sha1, "pth": pth, "x": x, "logits": peer_logits(model, x)}
+
+
+def register(url, source_hash, model="PreActResNet20", source="pytorchcv", **details):
+    defaults = dict(input_shape=(32, 32, 3), classes=10, preprocessing="cifar_pytorchcv")
+    if source == "pytorchcv":
+        defaults["builder_options"] = {"stem_activation": "none"}
+    return keras_preact.register_weights(
+        model, NAME, url=url, source=source, source_hash=source_hash, fetch=fetch_ported, **{**defaults, **details}
+    )
+
+
+@pytest.fixture
+def keras_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    yield tmp_path / "keras" / "models"
+    for model in ("PreActResNet20", "ResNet18"):
+        pretrained.unregister_weights(model, NAME)
+
+
+def test_right_hash_loads_converts_and_caches_with_its_sha256(pytorchcv_release, keras_home, tmp_path):
+    url_file = tmp_path / os.path.basename(pytorchcv_release["zip"])
+    shutil.copy(pytorchcv_release["zip"], url_file)
+    info = register("file://" + str(url_file), "sha1:" + pytorchcv_release["sha1"])
+    model = keras_preact.PreActResNet20(weights=NAME, classifier_activation=None)
+    x = pytorchcv_release["x"]
+    np.testing.assert_allclose(np.asarray(model(x, training=False)), pytorchcv_release["logits"], atol=1e-4)
+    converted = keras_home / converted_filename(info)
+    assert (keras_home / f"{converted.name}.sha256").read_text().split()[0] == file_sha256(converted)
+    assert sorted(p.name for p in keras_home.iterdir()) == sorted([converted.name, f"{converted.name}.sha256"])
+    # Reused: the source is gone from its URL, and the cached file loads unchanged.
+    url_file.unlink()
+    mtime = converted.stat().st_mtime_ns
+    again = keras_preact.PreActResNet20(weights=NAME, classifier_activation=None)
+    np.testing.assert_array_equal(np.asarray(again(x, training=False)), np.asarray(model(x, training=False)))
+    assert converted.stat().st_mtime_ns == mtime
+    # A cached file that no longer matches its SHA-256 is fetched and converted again.
+    shutil.copy(pytorchcv_release["zip"], url_file)
+    with open(converted, "r+b") as f:
+        f.seek(-16, os.SEEK_END)
+        f.write(b"\0" * 16)
+    third = keras_preact.PreActResNet20(weights=NAME, classifier_activation=None)
+    np.testing.assert_array_equal(np.asarray(third(x, training=False)), np.asarray(model(x, training=False)))
+
+
+def test_wrong_hash_is_refused_and_nothing_is_cached(pytorchcv_release, keras_home):
+    register("file://" + pytorchcv_release["zip"], "sha1:" + "0" * 40)
+    with pytest.raises(ValueError, match=r"does not match its publisher's hash sha1:0{40} \(found [0-9a-f]{40}\)"):
+        keras_preact.PreActResNet20(weights=NAME)
+    assert list(keras_home.iterdir()) == []
+
+
+def test_offline_error_names_the_url_and_the_convert_command(keras_home):
+    url = "file:///nonexistent/preresnet20_cifar10-0651-76cec68d.pth.zip"
+    register(url, "sha1:" + "0" * 40)
+    with pytest.raises(OSError) as error:
+        keras_preact.PreActResNet20(weights=NAME)
+    message = str(error.value)
+    assert url in message
+    assert "keras-preact-convert --source pytorchcv --checkpoint FILE --model PreActResNet20" in message
+
+
+def test_torchvision_sha256_prefix_is_checked(keras_home, tmp_path):
+    model = peer_model("torchvision", "resnet18")
+    path = save_peer_checkpoint("torchvision", model, str(tmp_path), "resnet18")
+    digest = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    release = tmp_path / f"resnet18-{digest[:8]}.pth"
+    os.rename(path, release)
+    imagenet = dict(input_shape=(224, 224, 3), classes=1000, preprocessing="imagenet")
+    register("file://" + str(release), f"sha256:{digest[:7]}0", model="ResNet18", source="torchvision", **imagenet)
+    with pytest.raises(ValueError, match="does not match its publisher's hash"):
+        keras_preact.ResNet18(weights=NAME)
+    register("file://" + str(release), f"sha256:{digest[:8]}", model="ResNet18", source="torchvision", **imagenet)
+    features = keras_preact.ResNet18(weights=NAME, include_top=False, pooling="avg", input_shape=(64, 64, 3))
+    expected = model.eval().fc.weight.detach().numpy()
+    full = keras_preact.ResNet18(weights=NAME, input_shape=(64, 64, 3))
+    np.testing.assert_array_equal(full.get_layer("predictions").get_weights()[0], expected.T)
+    assert features.output_shape == (None, 512)
+
+
+def test_builder_checks_apply_to_ported_weights(pytorchcv_release, keras_home):
+    register("file://" + pytorchcv_release["zip"], "sha1:" + pytorchcv_release["sha1"])
+    with pytest.raises(ValueError, match=r"input_shape=\(32, 32, 1\) with 1 channels; the weights 'test_ported'"):
+        keras_preact.PreActResNet20(weights=NAME, input_shape=(32, 32, 1))
+    with pytest.raises(ValueError, match="classes=100 with weights='test_ported', which have 10 classes"):
+        keras_preact.PreActResNet20(weights=NAME, classes=100)
+    with pytest.raises(ValueError, match="need stem_activation='none'"):
+        keras_preact.PreActResNet20(weights=NAME, stem_activation="shared")
+    x = pytorchcv_release["x"]
+    full = keras_preact.PreActResNet20(weights=NAME, classifier_activation=None)
+    base = keras_preact.PreActResNet20(weights=NAME, include_top=False, pooling="avg")
+    dense = full.get_layer("predictions")
+    pooled = np.asarray(base(x, training=False))
+    np.testing.assert_allclose(pooled @ dense.get_weights()[0] + dense.get_weights()[1], full(x), atol=1e-4)
+
+
+def test_convert_command_writes_weights_and_prints_the_builder_call(pytorchcv_release, tmp_path, capsys):
+    output = str(tmp_path / "preresnet20.weights.h5")
+    argv = ["--source", "pytorchcv", "--checkpoint", pytorchcv_release["pth"], "--model", "PreActResNet20"]
+    assert cli.main([*argv, "--output", output]) == 0
+    printed = capsys.readouterr().out
+    assert f"keras_preact.PreActResNet20(weights={output!r}, stem_activation='none')" in printed
+    model = keras_preact.PreActResNet20(weights=output, stem_activation="none", classifier_activation=None)
+    x = pytorchcv_release["x"]
+    np.testing.assert_allclose(np.asarray(model(x, training=False)), pytorchcv_release["logits"], atol=1e-4)
+    keras_file = str(tmp_path / "preresnet20.keras")
+    assert cli.main([*argv, "--output", keras_file, "--classifier-activation", "none"]) == 0
+    loaded = keras.saving.load_model(keras_file)
+    np.testing.assert_allclose(np.asarray(loaded(x, training=False)), pytorchcv_release["logits"], atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"--model": "ResNet50"}, "pytorchcv checkpoints hold version 1 cifar, version 2 cifar models"),
+        ({"--model": "ResNet20"}, "The pytorchcv weights do not fit 'resnet20': no weights for"),
+        ({"--output": "out.h5"}, r"expected a path ending in one of \('.keras', '.weights.h5'\)"),
+        ({"--checkpoint": "missing.pth"}, "No such file or directory"),
+        ({"--source": "caffe"}, "invalid choice: 'caffe'"),
+    ],
+)
+def test_convert_command_errors_are_one_line(change, message, pytorchcv_release, tmp_path, capsys):
+    args = {"--source": "pytorchcv", "--checkpoint": pytorchcv_release["pth"], "--model": "PreActResNet20"}
+    args = {**args, "--output": str(tmp_path / "out.weights.h5"), **change}
+    with pytest.raises(SystemExit) as done:
+        cli.main([v for item in args.items() for v in item])
+    assert done.value.code == 2
+    error = capsys.readouterr().err
+    assert "Traceback" not in error
+    last = error.strip().splitlines()[-1]  # argparse: the usage, then the message on one line
+    assert last.startswith("keras-preact-convert: error: ")
+    assert re.search(message, last), error
+
+
+def test_convert_list_shows_every_registered_weight(capsys):
+    assert cli.main(["--list"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1 + len(keras_preact.list_weights())
+    row = next(line for line in lines if line.startswith("PreActResNet200 "))
+    assert "fb.resnet.torch" in row and "21.66%" in row and "BSD-3-Clause" in row
