@@ -165,3 +165,18 @@ def test_a_model_without_stem_activation_round_trips_through_a_keras_file(tmp_pa
 def test_layout_options_are_checked(options, message):
     with pytest.raises(ValueError, match=message):
         keras_preact.build_resnet(20, family="cifar", **options)
+
+
+def test_the_weights_page_lists_every_registration_with_its_facts():
+    """docs/pretrained-weights.md has a row per ported weight, with its source file, hash
+    and published accuracy as registered."""
+    import os
+
+    page = open(os.path.join(os.path.dirname(__file__), "..", "docs", "pretrained-weights.md")).read()
+    rows = [line for line in page.splitlines() if line.startswith("| `") and "` | `" in line]
+    for info in keras_preact.list_weights(details=True):
+        if info.source == "keras_preact":
+            continue
+        (row,) = [r for r in rows if r.startswith(f"| `{info.model}` | `{info.name}` |")]
+        assert info.published_accuracy.split(" (")[0] in row
+        assert (info.source_hash or "none published")[:13] in row
