@@ -180,3 +180,19 @@ def test_the_weights_page_lists_every_registration_with_its_facts():
         (row,) = [r for r in rows if r.startswith(f"| `{info.model}` | `{info.name}` |")]
         assert info.published_accuracy.split(" (")[0] in row
         assert (info.source_hash or "none published")[:13] in row
+
+
+def test_every_ported_registration_states_its_source_license_accuracy_and_preprocessing():
+    from keras_preact.weights.ported import SOURCE_FORMATS
+
+    infos = [i for i in keras_preact.list_weights(details=True) if i.source != "keras_preact"]
+    assert len(infos) == 39
+    for info in infos:
+        assert info.source in SOURCE_FORMATS and info.license and info.published_accuracy, info
+        assert info.url.startswith("https://") and info.sha256 is None and info.fetch is not None
+        assert (info.source_hash is None) == (info.source in ("timm", "fb.resnet.torch"))
+        x = np.full((1, *info.input_shape), 200.0, "float32")
+        expected = (200.0 - np.asarray(info.mean)) / np.asarray(info.std)
+        np.testing.assert_allclose(keras_preact.preprocess_input(x, info.preprocessing)[0, 0, 0], expected, rtol=1e-6)
+        dataset = "imagenet" if info.name.startswith("torchvision_") else info.name
+        assert info.classes == {"imagenet": 1000, "cifar10": 10, "cifar100": 100}[dataset]

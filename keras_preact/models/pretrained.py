@@ -22,6 +22,8 @@ import warnings
 import h5py
 import keras
 
+from keras_preact.models.preprocessing import DATASET_STATS
+
 # (model name, weights name) -> WeightsInfo
 _REGISTRY = {}
 
@@ -73,6 +75,16 @@ class WeightsInfo:
     resize_size: int = None
     interpolation: str = None
     fetch: object = dataclasses.field(default=None, repr=False, compare=False)
+
+    @property
+    def mean(self):
+        """Per-channel mean its inputs are normalised with, on the 0-255 scale."""
+        return DATASET_STATS[self.preprocessing][0]
+
+    @property
+    def std(self):
+        """Per-channel standard deviation its inputs are divided by, on the 0-255 scale."""
+        return DATASET_STATS[self.preprocessing][1]
 
     @property
     def filename(self):
