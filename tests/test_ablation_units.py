@@ -144,7 +144,10 @@ def test_zero_pad_shortcut_is_option_a():
         ({"shortcut": "gated"}, r"shortcut='gated'; expected one of"),
         ({"shortcut": "dropout", "shortcut_options": {"p": 0.5}}, r"shortcut='dropout' takes \['rate'\], not \['p'\]"),
         ({"shortcut": "identity", "shortcut_options": {"scale": 0.5}}, r"takes no options"),
-        ({"downsample_shortcut": "A"}, r"downsample_shortcut='A'; expected one of \('projection', 'zero_pad'\)"),
+        (
+            {"downsample_shortcut": "A"},
+            r"downsample_shortcut='A'; expected one of \('projection', 'zero_pad', 'input_projection'\)",
+        ),
         (
             {"stride_on": "3x3", "activation_order": "full_preact", "version": 1},
             r"activation_order='full_preact' with version=1",

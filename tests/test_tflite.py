@@ -39,13 +39,31 @@ def trained():
     return model, _prep(test_x[:TEST_IMAGES]), test_y[:TEST_IMAGES], _prep(train_x[:100])
 
 
+# The module-scoped conversions are shared by its tests: keep them on one xdist worker.
+pytestmark = pytest.mark.xdist_group("tflite")
+
+
+@pytest.fixture(scope="module")
+def exported(trained, tmp_path_factory):
+    """The shipped model converted once in every quantization: (directory, sizes)."""
+    model, _, _, calibration = trained
+    directory = tmp_path_factory.mktemp("tflite")
+    sizes = {
+        quantization: export_tflite(
+            model, str(directory / f"{quantization}.tflite"), quantization, calibration, dataset="fashion_mnist"
+        )
+        for quantization in QUANTIZATIONS
+    }
+    return directory, sizes
+
+
 @needs_fashion_mnist
 @pytest.mark.parametrize("quantization", QUANTIZATIONS)
-def test_tflite_matches_keras(trained, tmp_path, quantization):
+def test_tflite_matches_keras(trained, exported, quantization):
     model, images, labels, calibration = trained
-    path = tmp_path / f"{quantization}.tflite"
-    size = export_tflite(model, str(path), quantization, calibration, dataset="fashion_mnist")
-    assert size == os.path.getsize(path) > 0
+    directory, sizes = exported
+    path = directory / f"{quantization}.tflite"
+    assert sizes[quantization] == os.path.getsize(path) > 0
     expected = keras_logits(model, images)
     got = run_tflite(path, images)
     agreement = np.mean(got.argmax(-1) == expected.argmax(-1))
@@ -70,22 +88,10 @@ def _weight_scales_per_tensor(path):
     return [len(detail["quantization_parameters"]["scales"]) for detail in constants]
 
 
-def _export_small_model(tmp_path, quantizations):
-    """A PreActResNet8 for 28x28x1 and the sizes of its exports to `<quantization>.tflite`."""
-    model = keras_preact.build_resnet(8, family="cifar", input_shape=(28, 28, 1), classes=10)
-    calibration = np.random.default_rng(0).normal(size=(100, 28, 28, 1)).astype("float32")
-    sizes = {
-        quantization: export_tflite(
-            model, str(tmp_path / f"{quantization}.tflite"), quantization, calibration, "fashion_mnist"
-        )
-        for quantization in quantizations
-    }
-    return model, sizes
-
-
-def test_int8_per_tensor_stores_one_scale_per_weight_tensor(tmp_path):
-    _, sizes = _export_small_model(tmp_path, ("int8", "int8_per_tensor"))
-    scales = {quantization: _weight_scales_per_tensor(tmp_path / f"{quantization}.tflite") for quantization in sizes}
+@needs_fashion_mnist
+def test_int8_per_tensor_stores_one_scale_per_weight_tensor(exported):
+    directory, sizes = exported
+    scales = {quantization: _weight_scales_per_tensor(directory / f"{quantization}.tflite") for quantization in sizes}
     assert scales["int8_per_tensor"] and set(scales["int8_per_tensor"]) == {1}
     assert max(scales["int8"]) >= 16  # one per output channel
     assert sizes["int8_per_tensor"] < sizes["int8"]
@@ -103,17 +109,19 @@ def _constants(path):
     ]
 
 
-def test_float16_stores_weights_of_1024_values_or_more_as_float16(tmp_path):
-    model, sizes = _export_small_model(tmp_path, ("float32", "float16"))
+@needs_fashion_mnist
+def test_float16_stores_weights_of_1024_values_or_more_as_float16(trained, exported):
+    model = trained[0]
+    directory, sizes = exported
     images = np.random.default_rng(1).normal(size=(7, 28, 28, 1)).astype("float32")
-    half = _constants(tmp_path / "float16.tflite")
+    half = _constants(directory / "float16.tflite")
     assert {count >= FLOAT16_MIN_ELEMENTS for kind, count in half if kind == "FLOAT16"} == {True}
     assert {count < FLOAT16_MIN_ELEMENTS for kind, count in half if kind == "FLOAT32"} == {True}
-    large = sum(count for kind, count in _constants(tmp_path / "float32.tflite") if count >= FLOAT16_MIN_ELEMENTS)
+    large = sum(count for kind, count in _constants(directory / "float32.tflite") if count >= FLOAT16_MIN_ELEMENTS)
     assert large == sum(count for kind, count in half if kind == "FLOAT16") > 0
     assert sizes["float16"] < 0.6 * sizes["float32"]
     np.testing.assert_allclose(
-        run_tflite(tmp_path / "float16.tflite", images), keras_logits(model, images), atol=LOGIT_TOLERANCE["float16"]
+        run_tflite(directory / "float16.tflite", images), keras_logits(model, images), atol=LOGIT_TOLERANCE["float16"]
     )
 
 

@@ -114,9 +114,10 @@ def _multi_worker_run(tmp_path, *overrides):
     return run
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def two_worker_run(tmp_path_factory):
-    """An uninterrupted 8-step run of 2 worker processes on localhost ports."""
+    """An uninterrupted 8-step run of 2 worker processes on localhost ports (session-scoped:
+    a module-scoped one is run again when its worker has run other modules in between)."""
     return _multi_worker_run(tmp_path_factory.mktemp("two_workers"))
 
 
