@@ -11,7 +11,10 @@ import pytest  # noqa: E402
 # torchvision's extension crashes (SIGSEGV) when it loads after TensorFlow's, not
 # before, so it is imported first wherever it is installed.
 try:
+    import torch  # noqa: E402
     import torchvision  # noqa: E402, F401
+
+    torch.set_num_threads(1)  # the peers' forward passes are small; TensorFlow keeps the cores
 except ImportError:
     pass
 

@@ -38,7 +38,6 @@ from conftest import default_model, grouped  # noqa: E402
 # (source, peer model, keras_preact model, family, the builder options the layout needs)
 PARITY = [
     ("torchvision", "resnet18", "ResNet18", "imagenet", {}),
-    ("torchvision", "resnet50", "ResNet50", "imagenet", {}),
     ("timm", "resnetv2_50", "PreActResNet50", "imagenet", {"stem_activation": "none"}),
     ("pytorchcv", "resnet20_cifar10", "ResNet20", "cifar", {}),
     ("pytorchcv", "resnet164bn_cifar100", "ResNet164", "cifar", {}),
