@@ -137,6 +137,14 @@ def get_weights_info(model, name):
     return _REGISTRY.get((model, name))
 
 
+def keras_cache_dir():
+    """Keras' cache folder (`$KERAS_HOME`, default `~/.keras`), created with its "models"
+    subfolder: `keras.utils.get_file` falls back to /tmp/.keras when the folder is missing."""
+    cache_dir = os.path.expanduser(os.environ.get("KERAS_HOME", "~/.keras"))
+    os.makedirs(os.path.join(cache_dir, "models"), exist_ok=True)
+    return cache_dir
+
+
 def fetch_weights(info):
     """Downloads (or finds in the cache) a registered file and checks its SHA-256.
 
@@ -151,8 +159,7 @@ def fetch_weights(info):
     """
     if info.fetch is not None:
         return info.fetch(info)
-    cache_dir = os.path.expanduser(os.environ.get("KERAS_HOME", "~/.keras"))
-    os.makedirs(cache_dir, exist_ok=True)
+    cache_dir = keras_cache_dir()
     target = os.path.join(cache_dir, "models", info.filename)
     try:
         return keras.utils.get_file(

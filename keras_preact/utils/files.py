@@ -44,13 +44,19 @@ def atomic_write_text(text, path):
     atomic_write(save, path)
 
 
-def file_sha256(path):
-    """Hex SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
+def file_digest(path, algorithm="sha256"):
+    """Hex digest of a file with a `hashlib` algorithm ("sha256", "sha1", ...), read in
+    1 MiB blocks."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def file_sha256(path):
+    """Hex SHA-256 of a file."""
+    return file_digest(path, "sha256")
 
 
 def fsync_dir(path):

@@ -13,15 +13,14 @@ license, and the evaluation preprocessing (`preprocess_input` statistics, input
 size, resize and interpolation). docs/pretrained-weights.md is the table of them.
 """
 
-import hashlib
 import os
 import zipfile
 
 import keras
 
-from keras_preact.models.pretrained import register_weights
+from keras_preact.models.pretrained import keras_cache_dir, register_weights
 from keras_preact.models.registry import get_model
-from keras_preact.utils.files import atomic_write, atomic_write_text, file_sha256, remove_quietly
+from keras_preact.utils.files import atomic_write, atomic_write_text, file_digest, file_sha256, remove_quietly
 from keras_preact.weights.convert import assign_layers, checkpoint_layers
 
 TORCHVISION_URL = "https://download.pytorch.org/models/{file}"
@@ -161,11 +160,8 @@ def source_filename(info):
 
 def _hash_ok(path, source_hash):
     algorithm, _, expected = source_hash.partition(":")
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest().startswith(expected), digest.hexdigest()
+    digest = file_digest(path, algorithm)
+    return digest.startswith(expected), digest
 
 
 def convert_command(info, path="FILE"):
@@ -216,8 +212,7 @@ def _verified_source(info, downloaded):
 def fetch_ported(info):
     """Returns the local path of the converted, SHA-256-checked Keras weights of a
     ported registration, downloading and converting them on first use."""
-    cache_dir = os.path.expanduser(os.environ.get("KERAS_HOME", "~/.keras"))
-    os.makedirs(os.path.join(cache_dir, "models"), exist_ok=True)  # else get_file falls back to /tmp/.keras
+    cache_dir = keras_cache_dir()
     target = os.path.join(cache_dir, "models", converted_filename(info))
     if os.path.exists(target) and os.path.exists(target + ".sha256"):
         with open(target + ".sha256") as f:
