@@ -5,16 +5,19 @@ weights with their source, license and published accuracy.
     keras-preact-convert --source torchvision --checkpoint resnet50-0676ba61.pth \\
         --model ResNet50 --output resnet50.weights.h5
 
-Bad arguments and checkpoints that do not fit exit with status 2 and one line, no
-traceback (as argparse does).
+Bad arguments and damaged, hostile or unfitting checkpoints exit with status 2 and one
+error line, no traceback (as argparse does); an output that cannot be written (a full
+or read-only disk) exits with status 4, leaving no file behind.
 """
 
 import argparse
 import sys
 
 from keras_preact.models.pretrained import list_weights
-from keras_preact.weights.convert import builder_call, convert_checkpoint
+from keras_preact.weights.convert import OutputError, builder_call, convert_checkpoint
 from keras_preact.weights.sources import SOURCES
+
+EXIT_STORAGE = 4  # as keras-preact-train: the output cannot be written
 
 
 def weights_table():
@@ -55,8 +58,13 @@ def run(argv=None):
     activation = None if args.classifier_activation == "none" else args.classifier_activation
     try:
         _, options = convert_checkpoint(args.source, args.checkpoint, args.model, args.output, activation)
+    except OutputError as e:
+        print(f"{parser.prog}: error: {e}", file=sys.stderr)
+        return EXIT_STORAGE
     except (ValueError, OSError) as e:
         parser.error(str(e))
+    except (MemoryError, RecursionError) as e:  # a bound the readers missed: still one line
+        parser.error(f"{args.checkpoint}: could not be converted ({type(e).__name__}); it is damaged or hostile.")
     print(f"Wrote {args.output} ({args.source} checkpoint {args.checkpoint}).")
     if args.output.endswith(".weights.h5"):
         print(f"Build the model with: {builder_call(args.model, args.output, options, activation)}")

@@ -10,10 +10,17 @@ The model is built with the builder options the checkpoint's layout needs
 the same preprocessed input, and every variable of it comes from the checkpoint.
 """
 
+import functools
+import io
 import os
+import re
+
+import numpy as np
 
 from keras_preact.models.registry import get_model, model_arguments
+from keras_preact.models.specs import get_spec
 from keras_preact.utils.files import atomic_write
+from keras_preact.weights.formats.limits import CheckpointError, reading, shorten
 from keras_preact.weights.sources import SOURCES, read_checkpoint, share_stem_activation, state_dict_layers
 from keras_preact.weights.torch7_layout import torch7_layers
 
@@ -49,6 +56,18 @@ def checkpoint_layers(source, checkpoint, model):
         kinds = ", ".join(f"version {v} {f}" for f, v in sorted(SOURCE_MODELS[source]))
         raise ValueError(f"Received: model={model!r} with source={source!r}; {source} checkpoints hold {kinds} models.")
     contents = read_checkpoint(source, checkpoint)
+    with reading(checkpoint, f"{source} ResNet checkpoint"):
+        try:
+            layers, options = _mapped_layers(source, contents, arch)
+        except CheckpointError:
+            raise
+        except ValueError as e:  # the layout's own refusals, said of this file
+            raise CheckpointError(checkpoint, str(e)) from None
+        check_values(layers, checkpoint)
+    return layers, options
+
+
+def _mapped_layers(source, contents, arch):
     if source == "torch7":
         return torch7_layers(contents)
     layers = state_dict_layers(source, contents, arch["version"])
@@ -59,6 +78,56 @@ def checkpoint_layers(source, checkpoint, model):
     if arch["family"] == "cifar" and "stage1_unit1_shortcut_conv" in layers:
         return share_stem_activation(layers), {}
     return layers, {"stem_activation": "none"}
+
+
+def check_values(layers, checkpoint="checkpoint"):
+    """Refuses non-finite weights and negative BN variances (a BN layer's fourth array),
+    which no trained network holds and which would make every output NaN.
+
+    Raises:
+        CheckpointError: naming the layer and the variable.
+    """
+    for name, arrays in layers.items():
+        for index, array in enumerate(arrays):
+            if not np.all(np.isfinite(array)):
+                raise CheckpointError(
+                    checkpoint, f"layer {shorten(name)} variable {index} has non-finite values", "finite weights"
+                )
+        if "bn" in name and len(arrays) == 4 and np.any(arrays[3] < 0):
+            raise CheckpointError(
+                checkpoint, f"layer {shorten(name)} has a negative running variance", "variances >= 0"
+            )
+
+
+def _stage_units(layers):
+    """(units per stage, convs per unit) of mapped layers, from their names."""
+    units, convs = {}, 0
+    for name in layers:
+        match = re.match(r"stage(\d+)_unit(\d+)_conv(\d+)$", name)
+        if match:
+            stage, unit, conv = (int(g) for g in match.groups())
+            units[stage], convs = max(units.get(stage, 0), unit), max(convs, conv)
+    return tuple(units.get(s, 0) for s in range(1, max(units, default=0) + 1)), convs
+
+
+def check_structure(layers, model, checkpoint="checkpoint"):
+    """Checks the checkpoint's stages and units against the named model's depth table,
+    before any model is built (a name can ask for a 60,002-layer net).
+
+    Raises:
+        CheckpointError: naming the model the checkpoint holds.
+    """
+    arch = model_arguments(model)
+    spec = get_spec(arch["depth"], arch["family"], arch.get("block"))
+    units, convs = _stage_units(layers)
+    if units == tuple(spec.stage_units) and convs == (3 if spec.block == "bottleneck" else 2):
+        return
+    held = f"{'PreAct' if arch['version'] == 2 else ''}ResNet{convs * sum(units) + 2}"
+    raise CheckpointError(
+        checkpoint,
+        f"holds units {units} of {convs} convs per stage (like {held}), not {model}'s {tuple(spec.stage_units)}",
+        "--model of the checkpoint's depth",
+    )
 
 
 def check_layers_fit(model, layers, source="checkpoint"):
@@ -129,6 +198,7 @@ def convert_checkpoint(source, checkpoint, model, output=None, classifier_activa
     if output is not None and not str(output).endswith(OUTPUT_SUFFIXES):
         raise ValueError(f"Received: output={output!r}; expected a path ending in one of {OUTPUT_SUFFIXES}.")
     layers, options = checkpoint_layers(source, checkpoint, model)
+    check_structure(layers, model, checkpoint)
     classes = layers["predictions"][1].shape[0] if "predictions" in layers else None
     keras_model = get_model(
         model,
@@ -140,7 +210,56 @@ def convert_checkpoint(source, checkpoint, model, output=None, classifier_activa
     )
     assign_layers(keras_model, layers, source)
     if output is not None:
-        output = os.fspath(output)
-        save = keras_model.save if output.endswith(".keras") else keras_model.save_weights
-        atomic_write(save, output)
+        write_model(keras_model, output)
     return keras_model, options
+
+
+def weights_h5_bytes(model):
+    """The bytes of `model.save_weights(...)`'s `.weights.h5` file, built in memory.
+
+    HDF5 does not recover from a write that fails midway (a full disk): h5py keeps
+    retrying the flush and crashes the interpreter at exit. Building the file in
+    memory, as Keras does for the weights inside a `.keras` archive, leaves the disk
+    write to plain Python I/O, whose failure is one clean `OSError`.
+    """
+    from keras.src.saving import saving_lib  # save_weights_only's own store and walk
+
+    buffer = io.BytesIO()
+    store = saving_lib.H5IOStore(buffer, mode="w")
+    try:
+        saving_lib._save_state(model, weights_store=store, assets_store=None, inner_path="", visited_saveables=set())
+    finally:
+        store.close()
+    return buffer.getvalue()
+
+
+def _write_bytes(data, path):
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+class OutputError(OSError):
+    """The converted model could not be written; nothing was left half-written."""
+
+
+def write_model(model, output):
+    """Writes `model` to `output` (".keras": the model; ".weights.h5": its weights)
+    atomically: a failed write (a full or read-only disk) leaves no file behind.
+
+    Raises:
+        OutputError: one paragraph naming the file and the cause.
+    """
+    output = os.fspath(output)
+    if output.endswith(".keras"):
+        save = model.save  # Keras builds the archive's HDF5 part in memory
+    else:
+        data = weights_h5_bytes(model)
+        save = functools.partial(_write_bytes, data)
+    try:
+        atomic_write(save, output)
+    except OSError as e:
+        cause = os.strerror(e.errno) if e.errno else shorten(str(e).splitlines()[0] if str(e) else repr(e), 120)
+        raise OutputError(
+            f"Could not write {output}: {cause}. Nothing was left half-written; free space or fix the "
+            "permissions of the folder (or choose another --output), then run the same command again.",
+        ) from None

@@ -30,6 +30,7 @@ import re
 import numpy as np
 
 from keras_preact.weights.formats import safetensors, torch7, torch_pickle
+from keras_preact.weights.formats.limits import CheckpointError
 
 BN_EPSILON = 1e-5
 BN_KEYS = ("weight", "bias", "running_mean", "running_var")
@@ -97,7 +98,7 @@ def read_checkpoint(source, path):
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
-        raise ValueError(f"{path} holds a {type(state).__name__}, not a state dict of tensors.")
+        raise CheckpointError(path, f"holds a {type(state).__name__}", "a state dict of tensors")
     return state
 
 

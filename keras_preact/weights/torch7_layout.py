@@ -65,8 +65,9 @@ def _bn(module, channels):
     mean = np.asarray(module["running_mean"], "float32")
     if module.get("running_var") is not None:
         var = np.asarray(module["running_var"], "float32")
-    else:  # nn before 2016 kept 1 / sqrt(var + eps)
-        var = 1.0 / np.square(np.asarray(module["running_std"], "float32")) - module.get("eps", BN_EPSILON)
+    else:  # nn before 2016 kept 1 / sqrt(var + eps); a variance of 0 may round below it
+        std = np.asarray(module["running_std"], "float32")
+        var = np.maximum(1.0 / np.square(std) - module.get("eps", BN_EPSILON), 0.0)
     arrays = [module["weight"], module["bias"], mean, var]
     return [np.asarray(a, "float32")[:channels] for a in arrays]
 
