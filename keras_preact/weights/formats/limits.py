@@ -23,6 +23,7 @@ import contextlib
 import math
 import os
 import stat
+import zipfile
 
 MAX_FILE_BYTES = 2 << 30  # 2 GiB: eight times the largest registered checkpoint (~260 MB)
 MAX_EXPANSION = 4  # arrays built <= 4 x the file's bytes (+ 1 MiB), and a zip entry's ratio
@@ -145,3 +146,38 @@ def reading(path, kind):
         raise
     except Exception as e:  # noqa: BLE001 - any other failure is a damaged file
         raise CheckpointError(path, f"not a readable {kind} ({type(e).__name__}: {e})") from None
+
+
+def read_zip_entry(archive, name, path, budget, expected=None):
+    """The bytes of one entry of an open `zipfile.ZipFile`, refusing encryption, methods
+    other than stored and deflated, a size other than `expected` (when given) and an
+    expansion past `MAX_EXPANSION`; the bytes count against `budget`.
+
+    Raises:
+        CheckpointError: naming the archive `path` and the entry.
+    """
+    try:
+        info = archive.getinfo(name)
+    except KeyError:
+        raise CheckpointError(path, f"no zip entry {shorten(name)}", "a zip archive with that entry") from None
+    if info.flag_bits & 0x1 or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise CheckpointError(
+            path,
+            f"zip entry {shorten(name)} is encrypted or compressed with method {info.compress_type}",
+            "stored or deflated entries",
+        )
+    if expected is not None and info.file_size != expected:
+        raise CheckpointError(
+            path,
+            f"zip entry {shorten(name)} holds {info.file_size} bytes, not {expected}",
+            "storages of the size their tensors declare",
+        )
+    if info.file_size > MAX_EXPANSION * info.compress_size + (1 << 16):
+        raise CheckpointError(
+            path,
+            f"zip entry {shorten(name)} expands {info.compress_size} bytes to {info.file_size}",
+            f"entries expand at most {MAX_EXPANSION}x",
+        )
+    budget.take(info.file_size, f"zip entry {shorten(name)}")
+    with archive.open(info) as f:
+        return f.read(info.file_size)

@@ -30,12 +30,12 @@ import numpy as np
 
 from keras_preact.weights.formats.limits import (
     MAX_DEPTH,
-    MAX_EXPANSION,
     MAX_VISITS,
     Budget,
     CheckpointError,
     check_view,
     read_regular_file,
+    read_zip_entry,
     reading,
     shorten,
 )
@@ -190,47 +190,17 @@ class _Tensors:
         return np.array(view)
 
 
-def _zip_entry(archive, name, path, budget, expected=None):
-    """The bytes of one zip entry, refusing encryption, unknown methods, a size other
-    than `expected` and an expansion past `MAX_EXPANSION`."""
-    try:
-        info = archive.getinfo(name)
-    except KeyError:
-        raise CheckpointError(path, f"no zip entry {shorten(name)}", "a torch.save zip archive") from None
-    if info.flag_bits & 0x1 or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-        raise CheckpointError(
-            path,
-            f"zip entry {shorten(name)} is encrypted or compressed with method {info.compress_type}",
-            "stored or deflated entries",
-        )
-    if expected is not None and info.file_size != expected:
-        raise CheckpointError(
-            path,
-            f"zip entry {shorten(name)} holds {info.file_size} bytes, not {expected}",
-            "storages of the size their tensors declare",
-        )
-    if info.file_size > MAX_EXPANSION * info.compress_size + (1 << 16):
-        raise CheckpointError(
-            path,
-            f"zip entry {shorten(name)} expands {info.compress_size} bytes to {info.file_size}",
-            f"entries expand at most {MAX_EXPANSION}x",
-        )
-    budget.take(info.file_size, f"zip entry {shorten(name)}")
-    with archive.open(info) as f:
-        return f.read(info.file_size)
-
-
 def _read_zip(data, path, budget):
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         pickles = [n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
         if len(pickles) != 1:
             raise CheckpointError(path, "a zip file with no single data.pkl", "a torch.save zip archive")
         prefix = pickles[0][: -len("data.pkl")]
-        obj = _unpickle(io.BytesIO(_zip_entry(archive, pickles[0], path, budget)), path)
+        obj = _unpickle(io.BytesIO(read_zip_entry(archive, pickles[0], path, budget)), path)
 
         def storage_bytes(storage):
             itemsize = np.dtype(STORAGE_DTYPES[storage.type_name]).itemsize
-            return _zip_entry(archive, f"{prefix}data/{storage.key}", path, budget, storage.numel * itemsize)
+            return read_zip_entry(archive, f"{prefix}data/{storage.key}", path, budget, storage.numel * itemsize)
 
         return _rebuild(obj, path, _Tensors(path, budget, storage_bytes))
 
