@@ -1,5 +1,7 @@
 """The model as a backbone: feature pyramids, and preprocessing inside the model."""
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -55,7 +57,7 @@ def test_pyramid_levels_strides_and_layers(case, tmp_path):
 
 def test_feature_extractor_errors_name_the_levels():
     model = build_resnet(8, family="cifar", include_top=False)
-    with pytest.raises(ValueError, match=r"levels=\['P4'\]; 'preact_resnet8' has levels \['P1', 'P2', 'P3'\]"):
+    with pytest.raises(ValueError, match=r"levels=\['P4'\]; expected a non-empty list of \['P1', 'P2', 'P3'\]"):
         feature_extractor(model, levels=["P4"])
     other = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(2, 3)], name="plain")
     with pytest.raises(ValueError, match=r"model 'plain', which has no 'stage<s>_unit<u>_\*' layers"):
@@ -96,6 +98,30 @@ def test_preprocessing_statistics_follow_the_weights_or_the_dataset():
         build_resnet(8, family="cifar", include_preprocessing=1)
     with pytest.raises(ValueError, match=r"dataset='cifar10' with weights='fashion_mnist'.*'fashion_mnist' statistics"):
         keras_preact.PreActResNet20(weights="fashion_mnist", include_preprocessing=True, dataset="cifar10")
+
+
+@pytest.mark.parametrize(
+    "dataset, input_shape",
+    [("fashion_mnist", (8, 8, 3)), ("cifar10", (32, 32, 1)), ("imagenet", (8, 8, 1)), ("cifar100", (8, 8, 4))],
+)
+def test_included_preprocessing_needs_the_statistics_channels(dataset, input_shape):
+    """One clear ValueError at build time, naming input_shape, the dataset and its channel
+    count: not a model normalising 3 channels with 1-channel statistics, nor a raw
+    TensorFlow broadcast error."""
+    channels = len(keras_preact.models.DATASET_STATS[dataset][0])
+    message = (
+        rf"input_shape={re.escape(str(input_shape))}, include_preprocessing=True and dataset='{dataset}': "
+        rf"images with {input_shape[-1]} channel.*statistics of '{dataset}' have {channels}"
+    )
+    with pytest.raises(ValueError, match=message):
+        keras_preact.PreActResNet20(input_shape=input_shape, include_preprocessing=True, dataset=dataset)
+    with pytest.raises(ValueError, match=message):  # the shape of an input tensor too
+        build_resnet(
+            20, family="cifar", input_tensor=keras.Input(input_shape), include_preprocessing=True, dataset=dataset
+        )
+    fitting = (*input_shape[:2], channels)
+    model = keras_preact.PreActResNet20(input_shape=fitting, include_preprocessing=True, dataset=dataset)
+    assert model.get_layer("input_normalization").mean.shape[-1] == channels
 
 
 @needs_fashion_mnist

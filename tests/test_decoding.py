@@ -117,6 +117,12 @@ def test_defaults_are_imagenet_and_top_five():
         (np.zeros((2, 1000)), "cifar100", r"preds of shape \(2, 1000\).*\(batch, 100\), .*dataset='cifar100'"),
         (np.full((1, 10), "a"), "fashion_mnist", r"preds of shape \(1, 10\) and dtype <U1; expected numbers"),
         (np.zeros((1, 10)), "mnist", r"Received: dataset='mnist'; expected one of \('imagenet', 'cifar10'"),
+        (np.zeros((1, 10)), ["cifar10"], r"Received: dataset=\['cifar10'\]; expected one of"),
+        (np.zeros((1, 10)), None, r"Received: dataset=None; expected one of"),
+        (None, "cifar10", r"Received: preds=None; expected numbers of shape \(batch, 10\)"),
+        ("scores", "cifar10", r"Received: preds='scores'; expected numbers"),
+        ([[0.5] * 10, [0.5] * 9], "cifar10", r"Received: preds=\[\[0.5, .*\]\]; expected numbers"),
+        ([[0.5] * 9], "cifar10", r"Received: preds=\[\[0.5, .*\]\]; expected numbers of shape \(batch, 10\)"),
     ],
 )
 def test_preds_and_dataset_errors(preds, dataset, match):

@@ -41,8 +41,14 @@ def test_statistics_of_the_fashion_mnist_training_set_are_recorded():
     "args, message",
     [
         ((np.zeros((1, 4, 4, 3)), "svhn"), r"dataset='svhn'; expected one of"),
-        ((np.zeros((1, 4, 4, 1)), "imagenet"), r"images with 1 channels.*dataset='imagenet' has 3"),
-        ((np.zeros((1, 4, 4, 3)), "fashion_mnist"), r"images with 3 channels.*has 1"),
+        ((np.zeros((1, 4, 4, 1)), "imagenet"), r"x of shape \(1, 4, 4, 1\) and dataset='imagenet'.*have 3"),
+        ((np.zeros((1, 4, 4, 3)), "fashion_mnist"), r"x of shape \(1, 4, 4, 3\).*3 channel.*have 1"),
+        ((np.zeros((4, 4)), "fashion_mnist"), r"x of shape \(4, 4\); expected images of rank 3"),
+        ((None,), r"x=None; expected images"),
+        (("images",), r"x='images'; expected images"),
+        (([[1, 2], [3]],), r"x=\[\[1, 2\], \[3\]\]; expected images"),
+        ((np.zeros((1, 4, 4, 3)), ["cifar10"]), r"dataset=\['cifar10'\]; expected one of"),
+        ((np.zeros((1, 4, 4, 3)), "cifar10", ["channels_last"]), r"data_format=\['channels_last'\]"),
     ],
 )
 def test_errors(args, message):
@@ -50,3 +56,23 @@ def test_errors(args, message):
         preprocess_input(*args)
     with pytest.raises(ValueError, match=r"data_format='NHWC'"):
         preprocess_input(np.zeros((1, 4, 4, 3)), data_format="NHWC")
+
+
+@pytest.mark.parametrize("dataset", ["cifar10", "fashion_mnist"])
+def test_channel_count_must_match_the_statistics(dataset):
+    """A clear ValueError naming x, the dataset and its channel count, for arrays and
+    tensors, one image or a batch, channels last or first; never a broadcast error."""
+    channels = len(DATASET_STATS[dataset][0])
+    other = 1 if channels == 3 else 3
+    message = rf"x of shape .* and dataset='{dataset}': images with {other} channel.*have {channels}"
+    for x, data_format in (
+        (np.zeros((2, 5, 5, other)), "channels_last"),
+        (tf.zeros((5, 5, other)), "channels_last"),
+        (np.zeros((2, other, 5, 5)), "channels_first"),
+        (np.zeros((other, 5, 5)), "channels_first"),  # one image: its channel axis is the first
+    ):
+        with pytest.raises(ValueError, match=message):
+            preprocess_input(x, dataset, data_format)
+    # the channels-first image (channels, 5, 5) with the right count passes
+    assert preprocess_input(np.zeros((channels, 5, 6)), dataset, "channels_first").shape == (channels, 5, 6)
+    assert preprocess_input([[[[0] * channels]]], dataset).shape == (1, 1, 1, channels)  # nested lists

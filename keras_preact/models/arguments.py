@@ -1,12 +1,13 @@
 """Validation of the builder arguments: every check names the argument, echoes the
 value received and lists the allowed values."""
 
+import numbers
 import os
 
 import keras
 
 from keras_preact.models import preprocessing, pretrained, units
-from keras_preact.utils.checks import check_choice, is_integer
+from keras_preact.utils.checks import check_bool, check_choice, check_rate, check_real, check_type, is_integer, shown
 
 POOLINGS = (None, "avg", "max")
 # Where a pre-activation net's first activation sits (`build_resnet`'s stem_activation).
@@ -24,6 +25,13 @@ UNIT_DEFAULTS = {
     "downsample_shortcut": "projection",
     "stride_on": "3x3",
 }
+# The check of each value of `shortcut_options` (`units.SHORTCUTS` has the kinds' keys).
+SHORTCUT_OPTION_CHECKS = {
+    "scale": check_real,
+    "scale_residual": check_bool,
+    "gate_bias": check_real,
+    "rate": check_rate,
+}
 
 
 def model_name(depth, version=2):
@@ -34,7 +42,7 @@ def model_name(depth, version=2):
 
 def resolve_unit_options(spec, version, activation_order, shortcut, shortcut_options, downsample_shortcut, stride_on):
     """Validates the unit variants; returns the keyword arguments of the unit function."""
-    if version not in (1, 2):
+    if not is_integer(version) or version not in (1, 2):
         raise ValueError(f"Received: version={version!r}; expected 1 (post-activation) or 2 (pre-activation).")
     if activation_order is None:
         activation_order = units.DEFAULT_ORDER[version]
@@ -47,7 +55,7 @@ def resolve_unit_options(spec, version, activation_order, shortcut, shortcut_opt
             f"{activation_order!r} is a version-{order_version} order. Version {version} "
             f"orders: {allowed}."
         )
-    options = units.resolve_shortcut_options(shortcut, shortcut_options)
+    options = resolve_shortcut_options(shortcut, shortcut_options)
     check_choice("downsample_shortcut", downsample_shortcut, units.DOWNSAMPLE_SHORTCUTS)
     if downsample_shortcut == "input_projection" and order_version != 2:
         raise ValueError(
@@ -69,6 +77,17 @@ def resolve_unit_options(spec, version, activation_order, shortcut, shortcut_opt
             f"Received: stride_on={stride_on!r} for basic units; only bottleneck units have a 1x1 conv to stride."
         )
     return resolved
+
+
+def resolve_shortcut_options(shortcut, shortcut_options):
+    """`units.resolve_shortcut_options`, after checking that `shortcut_options` is None or
+    a dict and each of its values has the type of its option."""
+    if shortcut_options is not None:
+        check_type("shortcut_options", shortcut_options, dict, "None or a dict such as {'rate': 0.5}")
+    options = units.resolve_shortcut_options(shortcut, shortcut_options)
+    for key, value in options.items():
+        SHORTCUT_OPTION_CHECKS[key](f"shortcut_options['{key}']", value)
+    return options
 
 
 def resolve_stem_activation(stem_activation, unit_options, info):
@@ -174,7 +193,38 @@ def resolve_preprocessing(include_preprocessing, dataset, spec, info):
     return dataset or "imagenet"
 
 
+def _is_size(value):
+    """Whether `value` is a positive integer (a NumPy one too), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value > 0
+
+
+def check_input_shape(input_shape, data_format):
+    """Returns `input_shape` as a tuple of 3 dimensions, each a positive int or None.
+
+    Raises:
+        ValueError: for anything else (a string, nested lists, floats, 2 dimensions).
+    """
+    layout = "height, width, channels" if data_format == "channels_last" else "channels, height, width"
+    dims = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else ()
+    if len(dims) != 3 or not all(d is None or _is_size(d) for d in dims):
+        raise ValueError(
+            f"Received: input_shape={shown(input_shape)}; expected 3 dimensions ({layout}), each a "
+            "positive int or None."
+        )
+    return tuple(None if d is None else int(d) for d in dims)
+
+
 def resolve_input_shape(input_shape, input_tensor, spec, info, data_format):
+    """The model's input shape (without the batch axis): `input_shape`, else that of
+    `input_tensor`, else the weights', else the family's default.
+
+    Raises:
+        ValueError: for a shape that is not 3 dimensions of positive ints or None, that
+            disagrees with `input_tensor`, whose channel count is unknown or not the
+            weights', or whose height or width is below the family's minimum.
+    """
+    if input_shape is not None:
+        input_shape = check_input_shape(input_shape, data_format)
     default_size = DEFAULT_INPUT_SIZE[spec.family]
     if info is not None:
         default = tuple(info.input_shape)
@@ -191,12 +241,7 @@ def resolve_input_shape(input_shape, input_tensor, spec, info, data_format):
     if input_shape is None:
         shape = default if data_format == "channels_last" else (default[2], *default[:2])
         return shape
-    shape = tuple(input_shape)
-    if len(shape) != 3:
-        raise ValueError(
-            f"Received: input_shape={input_shape!r}; expected 3 dimensions "
-            f"({'height, width, channels' if data_format == 'channels_last' else 'channels, height, width'})."
-        )
+    shape = check_input_shape(input_shape, data_format)
     channels, spatial = (shape[2], shape[:2]) if data_format == "channels_last" else (shape[0], shape[1:])
     if info is not None and channels != info.input_shape[2]:
         raise ValueError(
@@ -216,6 +261,7 @@ def resolve_input_shape(input_shape, input_tensor, spec, info, data_format):
 
 def resolve_head(include_top, pooling, classes, classifier_activation, spec, info):
     """Validates the head arguments; returns the number of classes."""
+    check_bool("include_top", include_top)
     check_choice("pooling", pooling, POOLINGS)
     if include_top and pooling == "max":
         raise ValueError(
@@ -235,9 +281,9 @@ def resolve_head(include_top, pooling, classes, classifier_activation, spec, inf
     if include_top and classifier_activation is not None:
         try:
             keras.activations.get(classifier_activation)
-        except ValueError:
+        except (TypeError, ValueError):
             raise ValueError(
-                f"Received: classifier_activation={classifier_activation!r}; expected None or a "
+                f"Received: classifier_activation={shown(classifier_activation)}; expected None or a "
                 "Keras activation such as 'softmax'."
             ) from None
     return classes

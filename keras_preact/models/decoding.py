@@ -19,13 +19,12 @@ import os
 import numpy as np
 from keras import ops
 
-from keras_preact.utils.checks import check_choice, is_integer
+from keras_preact.utils.checks import check_choice, is_integer, shown
 
 CLASS_NAMES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "class_names")
 DATASETS = ("imagenet", "cifar10", "cifar100", "fashion_mnist")
 
 
-@functools.cache
 def class_names(dataset):
     """The classes of a dataset in label order.
 
@@ -40,11 +39,37 @@ def class_names(dataset):
         ValueError: for an unknown dataset.
     """
     check_choice("dataset", dataset, DATASETS)
+    return _read_class_names(dataset)
+
+
+@functools.cache
+def _read_class_names(dataset):
     with open(os.path.join(CLASS_NAMES_DIR, f"{dataset}.txt"), encoding="utf-8") as f:
         lines = [line.rstrip("\n") for line in f if not line.startswith("#")]
     if dataset == "imagenet":
         return tuple(tuple(line.split("\t")) for line in lines)
     return tuple(enumerate(lines))
+
+
+def _as_scores(preds, classes, dataset):
+    """`preds` as a NumPy array of numbers of shape (batch, classes).
+
+    Raises:
+        ValueError: for anything else; it echoes the shape and dtype of an array or
+            tensor, else the value (None, a string, ragged lists).
+    """
+    try:
+        scores = np.asarray(ops.convert_to_numpy(preds))
+    except Exception:  # whatever the backend raises for ragged lists or objects
+        scores = None
+    if scores is None or scores.ndim != 2 or scores.shape[1] != classes or not np.issubdtype(scores.dtype, np.number):
+        shaped = scores is not None and hasattr(preds, "shape")
+        received = f"preds of shape {scores.shape} and dtype {scores.dtype}" if shaped else f"preds={shown(preds)}"
+        raise ValueError(
+            f"Received: {received}; expected numbers of shape (batch, {classes}), one score per class of "
+            f"dataset={dataset!r}."
+        )
+    return scores
 
 
 def decode_predictions(preds, top=5, dataset="imagenet"):
@@ -68,12 +93,7 @@ def decode_predictions(preds, top=5, dataset="imagenet"):
             `(batch, classes)`, or `top` outside 1..classes.
     """
     names = class_names(dataset)
-    preds = np.asarray(ops.convert_to_numpy(preds))
-    if preds.ndim != 2 or preds.shape[1] != len(names) or not np.issubdtype(preds.dtype, np.number):
-        raise ValueError(
-            f"Received: preds of shape {preds.shape} and dtype {preds.dtype}; expected numbers of shape "
-            f"(batch, {len(names)}), one score per class of dataset={dataset!r}."
-        )
+    preds = _as_scores(preds, len(names), dataset)
     if not (is_integer(top) or isinstance(top, np.integer)) or not 1 <= top <= len(names):
         raise ValueError(f"Received: top={top!r}; expected an int from 1 to {len(names)} (dataset={dataset!r}).")
     order = np.argsort(-preds.astype("float64"), axis=1, kind="stable")[:, :top]  # float64: no unsigned wrap

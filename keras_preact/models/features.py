@@ -18,16 +18,18 @@ classifier reads, as timm's `features_only` does; the other v2 levels are the ra
 
 import keras
 
-from keras_preact.models.graph import unit_names
+from keras_preact.models.graph import check_model, unit_names
+from keras_preact.utils.checks import check_names
 
 
 def pyramid_layer_names(model):
     """The layer name of each level, {"P1": ..., ...} (see the module docstring).
 
     Raises:
-        ValueError: if `model` does not have the layers of a keras_preact ResNet.
+        ValueError: if `model` is not a `keras.Model` with the layers of a keras_preact
+            ResNet.
     """
-    units = unit_names(model)  # "stage1_unit1", ... in order
+    units = unit_names(check_model(model))  # "stage1_unit1", ... in order
     if not units:
         raise ValueError(
             f"Received: model {model.name!r}, which has no 'stage<s>_unit<u>_*' layers; expected a "
@@ -45,7 +47,11 @@ def pyramid_layer_names(model):
 
 
 def pyramid_outputs(model):
-    """{"P1": symbolic tensor, ...} of `model` (see the module docstring)."""
+    """{"P1": symbolic tensor, ...} of `model` (see the module docstring).
+
+    Raises:
+        ValueError: as `pyramid_layer_names`.
+    """
     return {level: model.get_layer(name).output for level, name in pyramid_layer_names(model).items()}
 
 
@@ -55,21 +61,21 @@ def feature_extractor(model, levels=None):
     Args:
         model: a keras_preact ResNet, with or without its classifier; built with
             `input_shape=(None, None, 3)` it takes any image size.
-        levels: the levels to output, e.g. ["P3", "P4", "P5"]; None for all.
+        levels: the levels to output, a list such as ["P3", "P4", "P5"]; None
+            for all.
 
     Returns:
         A `keras.Model` sharing `model`'s layers and weights, whose output is a dict
         {level: feature map}.
 
     Raises:
-        ValueError: for a model without the layers of a keras_preact ResNet, or an
-            unknown level (the message lists the model's levels).
+        ValueError: for a `model` that is not a `keras.Model` with the layers of a
+            keras_preact ResNet, or `levels` that are not a non-empty list of the
+            model's levels (the message lists them).
     """
     outputs = pyramid_outputs(model)
     if levels is not None:
-        unknown = [level for level in levels if level not in outputs]
-        if unknown or not levels:
-            raise ValueError(f"Received: levels={levels!r}; {model.name!r} has levels {sorted(outputs)}.")
+        levels = check_names("levels", levels, sorted(outputs))
         outputs = {level: outputs[level] for level in levels}
     inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
     return keras.Model(inputs, outputs, name=f"{model.name}_features")

@@ -17,18 +17,32 @@ Both return the model, and take a flag to undo them.
 
 import keras
 
-from keras_preact.models.graph import all_layers
+from keras_preact.models.graph import all_layers, check_model
+from keras_preact.utils.checks import check_bool
 
 
 def batch_norm_layers(model):
-    """Every BatchNormalization layer of `model`, nested models included."""
-    return (layer for layer in all_layers(model) if isinstance(layer, keras.layers.BatchNormalization))
+    """Every BatchNormalization layer of `model`, nested models included.
+
+    Raises:
+        ValueError: if `model` is not a `keras.Model`.
+    """
+    layers = all_layers(check_model(model))
+    return (layer for layer in layers if isinstance(layer, keras.layers.BatchNormalization))
 
 
 def freeze_batch_norm(model, frozen=True):
     """Holds (or, with `frozen=False`, releases) every BN layer of `model` in inference
     mode: `trainable=False`, so `fit` neither trains gamma and beta nor moves the
-    statistics. Call it again after `model.trainable = True`, which releases them."""
+    statistics. Call it again after `model.trainable = True`, which releases them.
+
+    Returns:
+        The model.
+
+    Raises:
+        ValueError: if `model` is not a `keras.Model` or `frozen` not True or False.
+    """
+    check_bool("frozen", frozen)
     for layer in batch_norm_layers(model):
         layer.trainable = not frozen
     return model
@@ -37,7 +51,16 @@ def freeze_batch_norm(model, frozen=True):
 def sync_batch_norm(model, synchronized=True):
     """Makes every BN layer of `model` use the statistics of the global batch under a
     `tf.distribute` strategy (Keras' `synchronized`), so all replicas keep the same
-    moving statistics. Set it inside the strategy scope, before `compile`."""
+    moving statistics. Set it inside the strategy scope, before `compile`.
+
+    Returns:
+        The model.
+
+    Raises:
+        ValueError: if `model` is not a `keras.Model` or `synchronized` not True or
+            False.
+    """
+    check_bool("synchronized", synchronized)
     for layer in batch_norm_layers(model):
         layer.synchronized = synchronized
     return model

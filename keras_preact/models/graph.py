@@ -7,7 +7,20 @@ are the x_l of [2] Eqn. (4)/(5).
 
 import re
 
+import keras
+
+from keras_preact.utils.checks import check_type
+
 _UNIT = re.compile(r"^(stage\d+_unit\d+)_")
+
+
+def check_model(model, argument="model"):
+    """Returns `model` if it is a `keras.Model`.
+
+    Raises:
+        ValueError: for anything else (None, a name, a layer), echoing it.
+    """
+    return check_type(argument, model, keras.Model, "a keras.Model (e.g. keras_preact.PreActResNet20())")
 
 
 def all_layers(model):

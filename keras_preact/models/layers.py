@@ -28,7 +28,7 @@ import numpy as np
 from keras import layers, ops
 
 from keras_preact.models.batch_norm import BatchNormalization
-from keras_preact.utils.checks import check_choice, check_rate
+from keras_preact.utils.checks import check_bool, check_choice, check_int, check_rate
 
 # The `norm` choices of the builders: same variables and results, different kernels.
 NORMS = {"fused": BatchNormalization, "keras": layers.BatchNormalization}
@@ -98,11 +98,14 @@ class GatedAdd(layers.Layer):
 
     Args:
         exclusive: True for exclusive gating, False for shortcut-only gating.
+
+    Raises:
+        ValueError: if `exclusive` is not True or False.
     """
 
     def __init__(self, exclusive=True, **kwargs):
         super().__init__(**kwargs)
-        self.exclusive = bool(exclusive)
+        self.exclusive = check_bool("exclusive", exclusive)
 
     def call(self, inputs):
         shortcut, residual, gate = inputs
@@ -129,13 +132,18 @@ class ZeroPadShortcut(layers.Layer):
         filters: output channels, at least the input's.
         strides: spatial stride.
         data_format: "channels_last" or "channels_first"; None reads the Keras config.
+
+    Raises:
+        ValueError: unless `filters` and `strides` are positive ints and
+            `data_format` one of the two.
     """
 
     def __init__(self, filters, strides=1, data_format=None, **kwargs):
         super().__init__(**kwargs)
-        self.filters = int(filters)
-        self.strides = int(strides)
+        self.filters = check_int("filters", filters, minimum=1)
+        self.strides = check_int("strides", strides, minimum=1)
         self.data_format = data_format or keras.config.image_data_format()
+        check_choice("data_format", self.data_format, ("channels_last", "channels_first"))
 
     def _channel_axis(self):
         return 3 if self.data_format == "channels_last" else 1
@@ -231,12 +239,15 @@ class DropPath(layers.Layer):
     Args:
         rate: the probability of dropping a sample's branch, in [0, 1).
         seed: optional int seed of the layer's random draws.
+
+    Raises:
+        ValueError: for a rate outside [0, 1) or a seed that is not None or an int.
     """
 
     def __init__(self, rate, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.rate = check_rate("rate", rate)
-        self.seed = seed
+        self.seed = None if seed is None else check_int("seed", seed)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, inputs, training=False):

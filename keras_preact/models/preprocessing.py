@@ -10,8 +10,8 @@ here sees at serving time exactly what it saw in training.
 import numpy as np
 from keras import backend, layers, ops
 
-from keras_preact.models.graph import all_layers
-from keras_preact.utils.checks import check_choice
+from keras_preact.models.graph import all_layers, check_model
+from keras_preact.utils.checks import check_choice, shown
 
 # dataset: (per-channel mean, per-channel std), on the 0-255 scale.
 DATASET_STATS = {
@@ -28,6 +28,71 @@ DATASET_STATS = {
 
 
 NORMALIZATION_LAYER = "input_normalization"
+DATA_FORMATS = ("channels_last", "channels_first")
+
+
+def channel_count(dataset):
+    """The number of channels the statistics of `dataset` (a key of `DATASET_STATS`) have."""
+    return len(DATASET_STATS[dataset][0])
+
+
+def datasets_with_channels(channels):
+    """The datasets whose statistics have `channels` channels."""
+    return [name for name in DATASET_STATS if channel_count(name) == channels]
+
+
+def _is_numeric(dtype):
+    try:
+        return backend.standardize_dtype(dtype).startswith(("float", "int", "uint", "bfloat"))
+    except (TypeError, ValueError):  # strings, objects
+        return False
+
+
+def _as_images(x):
+    """`x` as an array or tensor of numbers; ValueError for None, strings, ragged lists."""
+    images = x
+    if not (hasattr(x, "shape") and hasattr(x, "dtype")):
+        try:
+            images = np.asarray(x)
+        except ValueError:  # ragged nested lists
+            images = None
+    if not (hasattr(images, "dtype") and _is_numeric(images.dtype)):
+        raise ValueError(f"Received: x={shown(x)}; expected images: a NumPy array or tensor of numbers.")
+    return images
+
+
+def _known_shape(x):
+    """`x.shape` as a tuple, or None where its rank is unknown (a graph tensor)."""
+    try:
+        return tuple(x.shape)
+    except (TypeError, ValueError):
+        return None
+
+
+def check_channels(received, shape, dataset, data_format):
+    """Raises ValueError unless `shape` (of images, one or a batch, or a model's
+    `input_shape`) has as many channels as the statistics of `dataset`.
+
+    Args:
+        received: what the message says was received, e.g. "x of shape (1, 8, 8, 3)"
+            or "input_shape=(8, 8, 3), include_preprocessing=True".
+        shape: the shape, a tuple; an unknown channel count (None) passes (it
+            broadcasts at run time).
+        dataset: a key of `DATASET_STATS`.
+        data_format: "channels_last" or "channels_first".
+    """
+    rank = len(shape)
+    if rank < 3:
+        raise ValueError(f"Received: {received}; expected images of rank 3 (one image) or 4 (a batch).")
+    axis = -1 if data_format == "channels_last" else rank - 3
+    channels, expected = shape[axis], channel_count(dataset)
+    if channels is not None and channels != expected:
+        raise ValueError(
+            f"Received: {received} and dataset={dataset!r}: images with {channels} channel(s) "
+            f"(data_format={data_format!r}), but the statistics of {dataset!r} have {expected}; expected "
+            f"{expected}-channel images, or a dataset with {channels}-channel statistics: "
+            f"{datasets_with_channels(channels) or 'none'}."
+        )
 
 
 def preprocess_input(x, dataset="imagenet", data_format=None):
@@ -40,8 +105,9 @@ def preprocess_input(x, dataset="imagenet", data_format=None):
     `include_preprocessing=True` takes images in [0, 255] and does this inside.
 
     Args:
-        x: images with values in [0, 255]: a NumPy array or a tensor, with the
-            channel axis last (`"channels_last"`) or after the batch axis.
+        x: images with values in [0, 255]: a NumPy array (or nested lists, read
+            as one) or a tensor, one image or a batch, with the channel axis last
+            (`"channels_last"`) or first in each image (`"channels_first"`).
         dataset: one of `DATASET_STATS`: "imagenet", "cifar10", "cifar100",
             "fashion_mnist", or the statistics of ported weights,
             "imagenet_inception" (timm) and "cifar_pytorchcv" (pytorchcv). The
@@ -53,21 +119,18 @@ def preprocess_input(x, dataset="imagenet", data_format=None):
         float32 `(x - mean) / std`: a NumPy array for NumPy input, else a tensor.
 
     Raises:
-        ValueError: for an unknown dataset or data format, or when the channel
-            count of `x` differs from the dataset's.
+        ValueError: for an unknown dataset or data format, `x` that is not an array
+            or tensor of numbers of rank 3 or more, or when the channel count of `x`
+            differs from the dataset's.
     """
     check_choice("dataset", dataset, DATASET_STATS)
-    data_format = data_format or backend.image_data_format()
-    if data_format not in ("channels_last", "channels_first"):
-        raise ValueError(f"Received: data_format={data_format!r}; expected 'channels_last' or 'channels_first'.")
+    data_format = backend.image_data_format() if data_format is None else data_format
+    check_choice("data_format", data_format, DATA_FORMATS)
+    x = _as_images(x)
+    shape = _known_shape(x)
+    if shape is not None:  # a graph tensor of unknown rank broadcasts at run time
+        check_channels(f"x of shape {shape}", shape, dataset, data_format)
     mean, std = (np.asarray(v, "float32") for v in DATASET_STATS[dataset])
-    channel_axis = -1 if data_format == "channels_last" else 1
-    channels = x.shape[channel_axis] if len(x.shape) >= 3 else None
-    if channels is not None and channels != mean.size:
-        raise ValueError(
-            f"Received: images with {channels} channels (shape {tuple(x.shape)}); "
-            f"dataset={dataset!r} has {mean.size} and data_format={data_format!r}."
-        )
     if data_format == "channels_first":
         mean, std = mean[:, None, None], std[:, None, None]
     if isinstance(x, np.ndarray):
@@ -87,5 +150,9 @@ def normalization_layer(dataset, data_format=None):
 
 def includes_preprocessing(model):
     """Whether `model` normalises its input itself: it, or a model nested in it (a base
-    in a fine-tuning model), was built with include_preprocessing=True."""
-    return any(layer.name == NORMALIZATION_LAYER for layer in all_layers(model))
+    in a fine-tuning model), was built with include_preprocessing=True.
+
+    Raises:
+        ValueError: if `model` is not a `keras.Model`.
+    """
+    return any(layer.name == NORMALIZATION_LAYER for layer in all_layers(check_model(model)))

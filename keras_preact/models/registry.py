@@ -8,13 +8,18 @@ each a thin wrapper over `build_resnet` with keras.applications' arguments.
 """
 
 import fnmatch
+import inspect
 import re
 
 from keras_preact.models import specs
 from keras_preact.models.arguments import model_name
 from keras_preact.models.pretrained import list_weights
 from keras_preact.models.resnet import build_resnet
-from keras_preact.utils.checks import check_choice, is_integer
+from keras_preact.utils.checks import check_choice, is_integer, shown
+
+# The `build_resnet` arguments a model name sets, and those its builder takes.
+NAME_ARGUMENTS = ("depth", "version", "family", "block")
+BUILDER_ARGUMENTS = tuple(p for p in inspect.signature(build_resnet).parameters if p not in NAME_ARGUMENTS)
 
 # name -> the `build_resnet` arguments that define it
 MODELS = {}
@@ -72,9 +77,12 @@ def get_model(model, **kwargs):
     "ResNet<depth>" for any valid CIFAR depth; `kwargs` as for the named builders.
 
     Raises:
-        ValueError: for an unknown name; the message lists the registered ones.
+        ValueError: for an unknown name (the message lists the registered ones), an
+            argument the name sets (depth, version, family, block) or that the
+            builders do not take, or any builder argument outside its values.
     """
     arguments = model_arguments(model)
+    check_builder_arguments(model, kwargs)
     if model in MODELS:
         return BUILDERS[model](**kwargs)
     return build_resnet(arguments.pop("depth"), **arguments, **kwargs)
@@ -87,9 +95,9 @@ def model_arguments(model):
     Raises:
         ValueError: if the name is neither; the message lists the registered ones.
     """
-    if model in MODELS:
+    if isinstance(model, str) and model in MODELS:
         return dict(MODELS[model])
-    match = re.fullmatch(r"(PreAct)?ResNet(\d+)", str(model))
+    match = re.fullmatch(r"(PreAct)?ResNet(\d+)", model) if isinstance(model, str) else None
     if match:
         depth = int(match.group(2))
         try:
@@ -99,9 +107,25 @@ def model_arguments(model):
         else:
             return {"depth": depth, "version": 2 if match.group(1) else 1, "family": "cifar", "block": block}
     raise ValueError(
-        f"Received: model={model!r}; expected a registered model {list(MODELS)} or "
+        f"Received: model={shown(model)}; expected a registered model {list(MODELS)} or "
         "'PreActResNet<depth>' / 'ResNet<depth>' with a CIFAR depth 6n+2 or 9n+2."
     )
+
+
+def check_builder_arguments(model, kwargs):
+    """Raises ValueError for a keyword argument of `kwargs` that `model`'s name sets
+    (depth, version, family, block) or that the builders do not take."""
+    for key, value in kwargs.items():
+        if key in NAME_ARGUMENTS:
+            raise ValueError(
+                f"Received: {key}={shown(value)} for model={model!r}, whose name sets {key}; expected "
+                f"another model name, or keras_preact.build_resnet for the arguments {NAME_ARGUMENTS}."
+            )
+        if key not in BUILDER_ARGUMENTS:
+            raise ValueError(
+                f"Received: {key}={shown(value)}, an argument {model} does not take; expected "
+                f"arguments from {BUILDER_ARGUMENTS}."
+            )
 
 
 def _named_builder(model):
@@ -119,6 +143,7 @@ def _named_builder(model):
         norm="fused",
         **unit_options,
     ):
+        check_builder_arguments(model, unit_options)
         return build_resnet(
             **arch,
             include_top=include_top,
@@ -145,7 +170,9 @@ def _named_builder(model):
         "(activation_order, shortcut, shortcut_options, downsample_shortcut, stride_on,\n"
         "stem_activation) "
         "and its training options beyond the paper (drop_path_rate, zero_init_residual).\n\n"
-        "Returns:\n    A `keras.Model`.\n"
+        "Returns:\n    A `keras.Model`.\n\n"
+        "Raises:\n    ValueError: for any argument outside its allowed values, or one the builder\n"
+        "    does not take; the message echoes the value received.\n"
     )
     return builder
 

@@ -44,7 +44,8 @@ from keras import layers
 from keras_preact.models import arguments, pretrained, specs, units
 from keras_preact.models.features import pyramid_outputs
 from keras_preact.models.layers import LayerFactory, PaddedMaxPooling2D
-from keras_preact.models.preprocessing import normalization_layer
+from keras_preact.models.preprocessing import check_channels, normalization_layer
+from keras_preact.utils.checks import check_type, shown
 
 
 def _allow_graph_depth(spec):
@@ -220,14 +221,17 @@ def build_resnet(
     info, weights_path = arguments.resolve_weights(weights, spec, version, unit_options)
     stem_activation = arguments.resolve_stem_activation(stem_activation, unit_options, info)
     classes = arguments.resolve_head(include_top, pooling, classes, classifier_activation, spec, info)
+    check_type("name", name, (str, type(None)), "None or a string")
     if input_tensor is not None and not keras.utils.is_keras_tensor(input_tensor):
         raise ValueError(
-            f"Received: input_tensor of type {type(input_tensor).__name__}; expected a Keras "
+            f"Received: input_tensor={shown(input_tensor)} of type {type(input_tensor).__name__}; expected a Keras "
             "tensor such as keras.Input(shape)."
         )
     factory = LayerFactory(norm=norm)
     shape = arguments.resolve_input_shape(input_shape, input_tensor, spec, info, factory.data_format)
     normalize_with = arguments.resolve_preprocessing(include_preprocessing, dataset, spec, info)
+    if normalize_with is not None:  # the statistics must have the input's channels
+        check_channels(f"input_shape={shape}, include_preprocessing=True", shape, normalize_with, factory.data_format)
 
     if input_tensor is None:
         inputs = x = layers.Input(shape, name="input")

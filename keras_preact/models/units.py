@@ -115,7 +115,7 @@ def resolve_shortcut_options(shortcut, shortcut_options=None):
     """
     check_choice("shortcut", shortcut, SHORTCUTS)
     options = dict(shortcut_options or {})
-    unknown = sorted(set(options) - set(SHORTCUTS[shortcut]))
+    unknown = sorted(set(options) - set(SHORTCUTS[shortcut]), key=repr)
     if unknown:
         raise ValueError(
             f"Received: shortcut_options={shortcut_options!r}; shortcut={shortcut!r} takes "
