@@ -68,7 +68,8 @@ def test_right_hash_loads_converts_and_caches_with_its_sha256(pytorchcv_release,
     np.testing.assert_allclose(np.asarray(model(x, training=False)), pytorchcv_release["logits"], atol=1e-4)
     converted = keras_home / converted_filename(info)
     assert (keras_home / f"{converted.name}.sha256").read_text().split()[0] == file_sha256(converted)
-    assert sorted(p.name for p in keras_home.iterdir()) == sorted([converted.name, f"{converted.name}.sha256"])
+    names = [converted.name, f"{converted.name}.sha256", f"{converted.name}.lock"]
+    assert sorted(p.name for p in keras_home.iterdir()) == sorted(names)  # the source file is not kept
     # Reused: the source is gone from its URL, and the cached file loads unchanged.
     url_file.unlink()
     mtime = converted.stat().st_mtime_ns
@@ -88,7 +89,7 @@ def test_wrong_hash_is_refused_and_nothing_is_cached(pytorchcv_release, keras_ho
     register("file://" + pytorchcv_release["zip"], "sha1:" + "0" * 40)
     with pytest.raises(ValueError, match=r"does not match its publisher's hash sha1:0{40} \(found [0-9a-f]{40}\)"):
         keras_preact.PreActResNet20(weights=NAME)
-    assert list(keras_home.iterdir()) == []
+    assert [p.suffix for p in keras_home.iterdir()] == [".lock"]  # the lock file alone, empty
 
 
 def test_offline_error_names_the_url_and_the_convert_command(keras_home):

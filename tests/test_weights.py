@@ -193,3 +193,13 @@ def test_nothing_in_the_package_loads_with_safe_mode_off():
     source = pathlib.Path(keras_preact.__file__).parent
     offenders = [p.name for p in source.rglob("*.py") if "safe_mode=False" in p.read_text()]
     assert offenders == []
+
+
+@pytest.mark.parametrize(
+    "model, name, argument",
+    [(["PreActResNet20"], "fashion_mnist", "model"), ("PreActResNet20", None, "name"), (20, 3, "model")],
+)
+def test_get_weights_info_refuses_arguments_that_are_not_strings(model, name, argument):
+    with pytest.raises(ValueError, match=rf"Received: {argument}=.*; expected a string"):
+        keras_preact.get_weights_info(model, name)
+    assert keras_preact.get_weights_info("PreActResNet20", "no such weights") is None

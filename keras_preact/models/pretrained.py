@@ -2,8 +2,9 @@
 
 `weights=` of every builder takes None, a registered name, or the path of a Keras
 `.weights.h5` file. A registered name resolves to a URL and a SHA-256: the file is
-fetched into Keras' cache (`$KERAS_HOME/models`, default `~/.keras/models`) with
-`keras.utils.get_file` and verified before use. Loading is strict in both directions:
+fetched into Keras' cache (`$KERAS_HOME/models`, default `~/.keras/models`) and
+verified before use, safely when several processes fetch it at once
+(`keras_preact.models.download`). Loading is strict in both directions:
 Keras itself rejects a file that lacks a layer or has a variable of another shape, and
 `load_weights_strict` also rejects a file that holds layers the model does not have
 (Keras would skip those silently) or lacks a nested container of layers (Keras would
@@ -20,9 +21,10 @@ import re
 import warnings
 
 import h5py
-import keras
 
+from keras_preact.models.download import cache_lock, cache_path, download, is_intact, remove_temporaries
 from keras_preact.models.preprocessing import DATASET_STATS
+from keras_preact.utils.files import file_sha256
 
 # (model name, weights name) -> WeightsInfo
 _REGISTRY = {}
@@ -133,56 +135,58 @@ def list_weights(model=None, details=False):
 
 
 def get_weights_info(model, name):
-    """The `WeightsInfo` registered as `name` for `model`, or None."""
+    """The `WeightsInfo` registered as `name` for `model`, or None.
+
+    Raises:
+        ValueError: if `model` or `name` is not a string.
+    """
+    for argument, value in (("model", model), ("name", name)):
+        if not isinstance(value, str):
+            raise ValueError(
+                f"Received: {argument}={value!r}; expected a string, e.g. "
+                "get_weights_info('PreActResNet20', 'fashion_mnist') (list_weights() lists them)."
+            )
     return _REGISTRY.get((model, name))
 
 
-def keras_cache_dir():
-    """Keras' cache folder (`$KERAS_HOME`, default `~/.keras`), created with its "models"
-    subfolder: `keras.utils.get_file` falls back to /tmp/.keras when the folder is missing."""
-    cache_dir = os.path.expanduser(os.environ.get("KERAS_HOME", "~/.keras"))
-    os.makedirs(os.path.join(cache_dir, "models"), exist_ok=True)
-    return cache_dir
+def _check_sha256(path, info):
+    digest = file_sha256(path)
+    if digest != info.sha256:
+        raise ValueError(
+            f"The weights {info.name!r} of {info.model} downloaded from {info.url} do not match their SHA-256 "
+            f"{info.sha256} (found {digest})."
+        )
 
 
 def fetch_weights(info):
-    """Downloads (or finds in the cache) a registered file and checks its SHA-256.
+    """Finds a registered file in the cache or downloads it, checking its SHA-256;
+    safe when processes fetch it at once (`keras_preact.models.download`).
 
     Returns:
-        The local path of the verified file.
-
-    Ported weights (`info.fetch` set) are fetched, checked and converted by it.
+        The local path of the verified file. Ported weights (`info.fetch` set) are
+        fetched, checked and converted by `info.fetch`.
 
     Raises:
-        OSError: if the URL cannot be read (offline, missing file).
-        ValueError: if the file's SHA-256 differs from the registered one.
+        OSError: if the URL cannot be read (offline, missing file, timeout, incomplete).
+        ValueError: if the file's SHA-256 differs from the registered one (twice).
     """
     if info.fetch is not None:
         return info.fetch(info)
-    cache_dir = keras_cache_dir()
-    target = os.path.join(cache_dir, "models", info.filename)
-    try:
-        return keras.utils.get_file(
-            info.filename,
-            origin=info.url,
-            file_hash=info.sha256,
-            hash_algorithm="sha256",
-            cache_dir=cache_dir,
-            cache_subdir="models",
-        )
-    except ValueError as e:
-        if os.path.exists(target):
-            os.remove(target)  # never leave a file that failed its check in the cache
-        raise ValueError(
-            f"The weights {info.name!r} of {info.model} downloaded from {info.url} do not "
-            f"match their SHA-256 {info.sha256}; the file was removed. ({e})"
-        ) from None
-    except Exception as e:  # get_file wraps URL errors in a bare Exception
-        raise OSError(
-            f"Could not fetch the weights {info.name!r} of {info.model} from {info.url}: {e}. "
-            "Without network access, copy the file to this machine, check that its SHA-256 "
-            f"is {info.sha256}, and pass its path: weights='/path/to/file.weights.h5'."
-        ) from None
+    target = cache_path(info.filename)
+    if is_intact(target, info.sha256):
+        return target
+    with cache_lock(target):
+        if not is_intact(target, info.sha256):
+            remove_temporaries(os.path.dirname(target), {info.filename})  # of a killed process
+            download(
+                info.url,
+                target,
+                what=f"the weights {info.name!r} of {info.model}",
+                hint="Without network access, copy the file to this machine, check that its SHA-256 "
+                f"is {info.sha256}, and pass its path: weights='/path/to/file.weights.h5'.",
+                check=lambda path: _check_sha256(path, info),
+            )
+    return target
 
 
 def _snake_case(name):

@@ -65,3 +65,20 @@ def fsync_dir(path):
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def write_sha256_sidecar(path):
+    """Writes `<path>.sha256` ("<hex>  <name>", as sha256sum prints) atomically."""
+    atomic_write_text(f"{file_sha256(path)}  {os.path.basename(path)}\n", path + ".sha256")
+
+
+def read_sha256_sidecar(path):
+    """The hex SHA-256 recorded in `<path>.sha256`, or None when the sidecar is missing
+    or damaged (empty, binary, not 64 hex digits): a damaged sidecar is no record."""
+    try:
+        with open(path + ".sha256", "rb") as f:
+            words = f.read(4096).split()
+    except OSError:
+        return None
+    digest = words[0].decode("ascii", "replace").lower() if words else ""
+    return digest if len(digest) == 64 and all(c in "0123456789abcdef" for c in digest) else None

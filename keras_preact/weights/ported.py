@@ -2,11 +2,14 @@
 
 `weights="imagenet"` (and "cifar10", "cifar100", and source-qualified names such as
 "torchvision_imagenet1k_v2") on a named builder resolves here. On first use the
-source's own file is downloaded through Keras' cache (`$KERAS_HOME/models`), checked
-against the hash its publisher gives, converted (`convert.checkpoint_layers`), and the
-Keras `.weights.h5` file is cached with its SHA-256 beside it (`<file>.sha256`). Later
-uses load the cached file once its SHA-256 matches. Nothing from a downloaded file
-is run (`keras_preact.weights.formats`).
+source's own file is downloaded into Keras' cache (`$KERAS_HOME/models`), checked
+against the hash its publisher gives, read and converted (`convert.checkpoint_layers`),
+and the Keras `.weights.h5` file is cached with its SHA-256 beside it (`<file>.sha256`);
+the source file is not kept. A download that fails its hash or cannot be read (cut
+short) is fetched once more. Later uses load the cached file once its SHA-256 matches.
+Processes converting the same weights at once take turns on the entry's lock
+(`keras_preact.models.download`). Nothing from a downloaded file is run
+(`keras_preact.weights.formats`).
 
 Each entry states the publisher's accuracy (theirs: it is not measured here), the
 license, and the evaluation preprocessing (`preprocess_input` statistics, input
@@ -15,13 +18,14 @@ size, resize and interpolation). docs/pretrained-weights.md is the table of them
 
 import os
 import zipfile
+import zlib
 
-import keras
-
-from keras_preact.models.pretrained import keras_cache_dir, register_weights
+from keras_preact.models.download import cache_lock, cache_path, download, is_intact, remove_temporaries
+from keras_preact.models.pretrained import register_weights
 from keras_preact.models.registry import get_model
-from keras_preact.utils.files import atomic_write, atomic_write_text, file_digest, file_sha256, remove_quietly
-from keras_preact.weights.convert import assign_layers, checkpoint_layers
+from keras_preact.utils.files import atomic_write, file_digest, remove_quietly, write_sha256_sidecar
+from keras_preact.weights.convert import assign_layers, checkpoint_layers, weights_h5_bytes
+from keras_preact.weights.formats.limits import Budget, read_zip_entry
 
 TORCHVISION_URL = "https://download.pytorch.org/models/{file}"
 TORCHVISION = {  # model: [(weights name, file, top-1, top-5, resize)]
@@ -172,55 +176,87 @@ def convert_command(info, path="FILE"):
     )
 
 
-def _download(info, cache_dir):
-    try:
-        return keras.utils.get_file(source_filename(info), origin=info.url, cache_dir=cache_dir, cache_subdir="models")
-    except Exception as e:  # get_file wraps URL errors in a bare Exception
-        raise OSError(
-            f"Could not download the weights {info.name!r} of {info.model} from {info.url}: {e}. Without network "
-            f"access, download that file on another machine, copy it here and run: {convert_command(info)} "
-            "(then pass its output as weights=)."
-        ) from None
-
-
 def _write_bytes(data, path):
     with open(path, "wb") as f:
         f.write(data)
 
 
+# What zipfile raises for a damaged or cut-short archive.
+ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, KeyError, EOFError, zlib.error, NotImplementedError)
+
+
 def _verified_source(info, downloaded):
-    """The checkpoint inside the download (pytorchcv's zip holds one .pth), with its
-    publisher's hash checked; on a mismatch both files are removed."""
+    """The checkpoint inside the download (pytorchcv's zip holds one .pth, extracted
+    beside it under a temporary name), with its publisher's hash checked.
+
+    Raises:
+        ValueError: if the zip cannot be read or the hash differs; the extracted file
+            is then removed (the caller removes the download).
+    """
     path = downloaded
     if info.source == "pytorchcv":
-        with zipfile.ZipFile(downloaded) as archive:
-            member = os.path.basename(info.url)[: -len(".zip")]
-            path = os.path.join(os.path.dirname(downloaded), member)
-            atomic_write(lambda tmp: _write_bytes(archive.read(member), tmp), path)
+        member = os.path.basename(info.url)[: -len(".zip")]
+        path = downloaded.removesuffix(".zip") if downloaded.endswith(".zip") else downloaded + ".pth"
+        try:
+            with zipfile.ZipFile(downloaded) as archive:
+                budget = Budget(downloaded, os.path.getsize(downloaded))
+                data = read_zip_entry(archive, member, downloaded, budget)  # bounded: no zip bomb
+            atomic_write(lambda tmp: _write_bytes(data, tmp), path)
+        except ZIP_ERRORS as e:
+            raise ValueError(f"The file downloaded from {info.url} is not a readable pytorchcv zip: {e}") from None
     if info.source_hash is not None:
         ok, digest = _hash_ok(path, info.source_hash)
         if not ok:
-            for p in {downloaded, path}:
-                remove_quietly(p)
+            if path != downloaded:
+                remove_quietly(path)
             raise ValueError(
                 f"The file downloaded from {info.url} for the weights {info.name!r} of {info.model} does not match "
-                f"its publisher's hash {info.source_hash} (found {digest}); it was removed and nothing was cached."
+                f"its publisher's hash {info.source_hash} (found {digest})."
             )
     return path
 
 
-def fetch_ported(info):
-    """Returns the local path of the converted, SHA-256-checked Keras weights of a
-    ported registration, downloading and converting them on first use."""
-    cache_dir = keras_cache_dir()
-    target = os.path.join(cache_dir, "models", converted_filename(info))
-    if os.path.exists(target) and os.path.exists(target + ".sha256"):
-        with open(target + ".sha256") as f:
-            if f.read().split()[0] == file_sha256(target):
-                return target
-    downloaded = _download(info, cache_dir)
+def _read_download(info, downloaded):
+    """The layers and layout options of a downloaded source file (`download`'s check).
+
+    Raises:
+        ValueError: if the file fails its publisher's hash or cannot be read (cut
+            short, say), which makes `download` fetch it again.
+    """
     source = _verified_source(info, downloaded)
-    layers, options = checkpoint_layers(SOURCE_FORMATS[info.source], source, info.model)
+    try:
+        return checkpoint_layers(SOURCE_FORMATS[info.source], source, info.model)
+    except ValueError as e:
+        raise ValueError(
+            f"The file downloaded from {info.url} for the weights {info.name!r} of {info.model} cannot be read as a "
+            f"{info.source} checkpoint: {e}"
+        ) from None
+    finally:
+        if source != downloaded:
+            remove_quietly(source)
+
+
+def _entry_names(target):
+    """The names a cache entry's files and their temporary files end in."""
+    name = os.path.basename(target)
+    return {name, name + ".sha256"}
+
+
+def _fetch_and_convert(info, target):
+    """Downloads, checks and converts the source file, and writes `target` and its
+    sidecar atomically. Call it holding `target`'s lock."""
+    directory, source_name = os.path.split(cache_path(source_filename(info)))
+    remove_temporaries(directory, {source_name, source_name.removesuffix(".zip"), *_entry_names(target)})
+    remove_quietly(os.path.join(directory, source_name))  # an earlier version's download, maybe cut short
+    layers, options = download(
+        info.url,
+        os.path.join(directory, source_name),
+        what=f"the weights {info.name!r} of {info.model}",
+        hint="Without network access, download that file on another machine, copy it here and run: "
+        f"{convert_command(info)} (then pass its output as weights=).",
+        check=lambda path: _read_download(info, path),
+        keep=False,
+    )
     if {**PAPER_LAYOUT, **options} != {**PAPER_LAYOUT, **info.builder_options}:
         raise ValueError(
             f"The file downloaded from {info.url} has the layout {options or 'of the paper'}, not the one registered "
@@ -228,10 +264,27 @@ def fetch_ported(info):
         )
     model = get_model(info.model, weights=None, classes=info.classes, **info.builder_options)
     assign_layers(model, layers, info.source)
-    atomic_write(model.save_weights, target)
-    atomic_write_text(f"{file_sha256(target)}  {os.path.basename(target)}\n", target + ".sha256")
-    for path in {downloaded, source}:
-        remove_quietly(path)  # the converted file is what later uses read
+    data = weights_h5_bytes(model)  # in memory: a full disk is then one clean OSError
+    atomic_write(lambda tmp: _write_bytes(data, tmp), target)
+    write_sha256_sidecar(target)
+
+
+def fetch_ported(info):
+    """Returns the local path of the converted, SHA-256-checked Keras weights of a
+    ported registration, downloading and converting them on first use.
+
+    Raises:
+        OSError: if the source file cannot be downloaded (the message names the URL
+            and the `keras-preact-convert` command for a copy made elsewhere).
+        ValueError: if the download fails its publisher's hash or cannot be read
+            twice, or does not fit the registered model.
+    """
+    target = cache_path(converted_filename(info))
+    if is_intact(target):
+        return target
+    with cache_lock(target):
+        if not is_intact(target):  # else another process converted it meanwhile
+            _fetch_and_convert(info, target)
     return target
 
 
