@@ -2,15 +2,21 @@
 # Runs N local workers of one MultiWorkerMirroredStrategy training on this machine.
 #
 #   training/launch_workers.sh N --recipe NAME --workdir DIR [--set KEY=VALUE ...]
-#       [--quiet] [--base-port P]
+#       [--quiet] [--base-port P] [--oversubscribe]
 #
 # Each worker runs training/launch.py with the given arguments, --strategy multi_worker
 # and its own TF_CONFIG (ports: P, P+1, ... with --base-port, else free ones). Worker i
-# logs to DIR/worker-<i>.log. SIGTERM or SIGINT (Ctrl-C) is sent on to every worker as
-# SIGTERM: they save a checkpoint at the same step and stop; re-run to resume. When a
-# worker fails, the others (stuck waiting for it) are stopped too. Exit status: 0 when
-# every worker exited 0, else the first failing worker's status (2 bad arguments or
-# data, 3 non-finite loss). For several machines, see training/README.md.
+# logs to DIR/worker-<i>.log. N may not exceed the machine's GPUs (as `nvidia-smi -L`
+# lists them), or its CPU cores (`nproc`) without GPUs, unless --oversubscribe is given.
+#
+# SIGTERM, SIGINT (Ctrl-C) or SIGHUP is sent on to every worker as SIGTERM: they save a
+# checkpoint at the same step and stop; the script waits for them and exits with their
+# status (0); re-run to resume. The workers ignore SIGINT and SIGHUP themselves, and never
+# outlive the script: each asks Linux for SIGTERM when the script dies, even by SIGKILL
+# (training/launch.py, KERAS_PREACT_LAUNCHER_PID). When a worker fails, the others (stuck
+# waiting for it) are stopped too. Exit status: 0 when every worker exited 0, else the
+# first failing worker's status (2 bad arguments or data, 3 non-finite loss); 2 for bad
+# arguments of the script. For several machines, see training/README.md.
 set -eu
 
 me=launch_workers.sh
@@ -21,8 +27,18 @@ grace=60 # seconds the other workers get to stop after one failed, before SIGKIL
 
 usage() {
     echo "$me: error: $1" >&2
-    echo "usage: $me N --recipe NAME --workdir DIR [--set KEY=VALUE ...] [--quiet] [--base-port P]" >&2
+    echo "usage: $me N --recipe NAME --workdir DIR [--set KEY=VALUE ...] [--quiet] [--base-port P] [--oversubscribe]" >&2
     exit 2
+}
+
+capacity() { # how many workers this machine runs side by side: its GPUs, else its CPU cores
+    local gpus
+    gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU') || true
+    if [ "${gpus:-0}" -gt 0 ]; then
+        echo "$gpus GPUs (nvidia-smi -L)"
+    else
+        echo "$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN) CPU cores (nproc)"
+    fi
 }
 
 n=${1:-}
@@ -32,10 +48,11 @@ case $n in
 esac
 shift
 
-# Keep the trainer's arguments; take out --base-port, find --workdir.
-args=() workdir='' base_port=''
+# Keep the trainer's arguments; take out --base-port and --oversubscribe, find --workdir.
+args=() workdir='' base_port='' oversubscribe=''
 while [ $# -gt 0 ]; do
     case $1 in
+        --oversubscribe) oversubscribe=1; shift; continue ;;
         --base-port) [ $# -ge 2 ] || usage "--base-port needs a port number"; base_port=$2; shift 2; continue ;;
         --base-port=*) base_port=${1#*=}; shift; continue ;;
         --strategy | --strategy=*) usage "--strategy is always multi_worker here; leave it out" ;;
@@ -46,6 +63,12 @@ while [ $# -gt 0 ]; do
     shift
 done
 [ -n "$workdir" ] || usage "--workdir DIR is required (worker i logs to DIR/worker-<i>.log)"
+
+limit=$(capacity)
+if [ -z "$oversubscribe" ] && [ "$n" -gt "${limit%% *}" ]; then
+    echo "$me: error: N=$n workers is more than this machine's $limit; pass --oversubscribe to start them anyway" >&2
+    exit 2
+fi
 
 if [ -n "$base_port" ]; then
     case $base_port in
@@ -66,22 +89,35 @@ fi
 cluster=$(printf '"localhost:%s", ' $ports)
 cluster="[${cluster%, }]"
 
-mkdir -p "$workdir"
-pids=()
-for ((i = 0; i < n; i++)); do
-    tf_config="{\"cluster\": {\"worker\": $cluster}, \"task\": {\"type\": \"worker\", \"index\": $i}}"
-    TF_CONFIG=$tf_config "$python" "$root/training/launch.py" "${args[@]}" --strategy multi_worker \
-        >"$workdir/worker-$i.log" 2>&1 &
-    pids+=($!)
-done
-echo "$me: started $n workers (pids ${pids[*]}) on localhost ports $(echo $ports); logs: $workdir/worker-<i>.log"
-
-stop() { # stop SIGNAL: send SIGNAL to the workers still running
-    for pid in "${pids[@]}"; do kill -s "$1" "$pid" 2>/dev/null || true; done
+stop() { # stop SIGNAL: send SIGNAL to the workers started so far
+    for pid in ${pids[@]+"${pids[@]}"}; do kill -s "$1" "$pid" 2>/dev/null || true; done
 }
-trap 'echo "$me: sending SIGTERM to the workers" >&2; stop TERM' TERM INT
+on_signal() { # on_signal NAME: the script got SIGNAL NAME; the workers get SIGTERM
+    signalled=$1
+    if [ "$1" = INT ] && [ -t 2 ]; then echo >&2; fi # a line of its own, after the terminal's ^C
+    echo "$me: got SIG$1; sending SIGTERM to the workers" >&2
+    stop TERM
+}
+pids=() signalled=''
+for sig in HUP INT TERM; do trap "on_signal $sig" "$sig"; done
 
-# Poll rather than `wait`: a trapped signal is handled within a second either way.
+start_worker() { # start_worker I: worker I in the background, ignoring SIGHUP and SIGINT
+    (
+        trap '' HUP INT # the script forwards them as SIGTERM
+        export TF_CONFIG="{\"cluster\": {\"worker\": $cluster}, \"task\": {\"type\": \"worker\", \"index\": $1}}"
+        export KERAS_PREACT_LAUNCHER_PID=$$ # the worker gets SIGTERM when this script dies
+        exec "$python" "$root/training/launch.py" "${args[@]}" --strategy multi_worker
+    ) >"$workdir/worker-$1.log" 2>&1 &
+    pids+=($!)
+}
+
+mkdir -p "$workdir"
+for ((i = 0; i < n; i++)); do start_worker "$i"; done
+echo "$me: started $n workers (pids ${pids[*]}) on localhost ports $(echo $ports); logs: $workdir/worker-<i>.log"
+if [ -n "$signalled" ]; then stop TERM; fi # a signal while they started: the later ones too
+
+# Poll each worker once a second. The pause is a `wait` for a background sleep, which a
+# trapped signal interrupts at once (bash runs a trap only after a foreground command).
 status=() failed='' deadline=''
 while :; do
     running=0
@@ -100,7 +136,8 @@ while :; do
     elif [ -n "$deadline" ] && [ "$SECONDS" -ge "$deadline" ]; then
         stop KILL
     fi
-    sleep 1 || true # Ctrl-C also interrupts the sleep
+    sleep 1 &
+    wait $! || true
 done
 
 for ((i = 0; i < n; i++)); do

@@ -12,7 +12,9 @@ Keras 3's `model.fit` does not work under `MultiWorkerMirroredStrategy`
 * the input stream is a pure function of (seed, step) (see `keras_preact.data.pipelines`),
   so a checkpoint of model, optimizer and step resumes the run exactly where it stopped;
 * SIGTERM is summed over all replicas at every step, so every worker sees it at the
-  same step; they save a checkpoint and return `status="preempted"`;
+  same step; they save a checkpoint and return `status="preempted"`. A multi-worker
+  strategy installs TensorFlow's own SIGTERM handler over ours when it is created; the
+  trainer re-installs ours right after (`keras_preact.training.preemption`);
 * a non-finite loss, or non-finite weights before a checkpoint, stop the run without
   saving (`status="nan"`); a checkpoint whose next step is non-finite is rejected;
 * the training window since the last evaluation is part of each checkpoint, and an
@@ -40,7 +42,7 @@ from keras_preact.training import evaluation, history
 from keras_preact.training.build import build_model, build_optimizer, build_train_dataset, check_replicas
 from keras_preact.training.checkpoints import AtomicCheckpointManager
 from keras_preact.training.failures import writing
-from keras_preact.training.preemption import Preemption
+from keras_preact.training.preemption import Preemption, take_back_sigterm
 from keras_preact.training.progress import Progress
 from keras_preact.training.remat import rematerialize
 from keras_preact.training.settings import run_settings
@@ -55,10 +57,13 @@ class Trainer:
     Re-running with the same workdir resumes from the newest intact checkpoint.
     """
 
+    _bar_open = False  # the progress bar's line awaits its end (Keras ends it at the last step)
+
     def __init__(self, config, workdir, strategy="auto", verbose=1):
         self.config = config.validate()
         self.workdir = workdir
         self.strategy = make_strategy(strategy) if isinstance(strategy, str) else strategy
+        take_back_sigterm(self.strategy)  # from TensorFlow's handler, which a multi-worker strategy installs
         self.chief = is_chief(self.strategy)
         self.verbose = verbose if self.chief else 0
         self.info = sources.get_dataset_info(config.dataset)
@@ -169,7 +174,7 @@ class Trainer:
         """One training step; returns (loss, whether any worker got SIGTERM)."""
         tick = time.perf_counter()
         with pipelines.reading("a training batch"):
-            loss, accuracy, stop = self._train_step(iterator, tf.constant(float(preemption.requested)))
+            loss, accuracy, stop = self._train_step(iterator, tf.constant(preemption.flag()))
         loss, accuracy = float(loss), float(accuracy)
         progress.step += 1
         if progress.step > progress.start + 1:  # the first step traces the graph
@@ -177,6 +182,7 @@ class Trainer:
         progress.window.add(loss, accuracy)
         rate = progress.images_per_second(self.config.batch_size)
         self._progbar.update(progress.step, [("loss", loss), ("acc", accuracy), ("img/s", rate)])
+        self._bar_open = bool(self.verbose) and progress.step < self._progbar.target
         if progress.step % self.config.log_every == 0:
             lr = float(self.optimizer.learning_rate)
             self._tensorboard.scalars(
@@ -215,7 +221,7 @@ class Trainer:
 
     def _stop(self, progress, status, reason):
         progress.status = status
-        print(f"{reason} and stopped; re-run the same command to resume.")
+        self._print(f"{reason} and stopped; re-run the same command to resume.")
 
     def _stop_non_finite(self, progress, reason):
         """Stops the run; rejects the checkpoint whose first step this was, if any."""
@@ -226,7 +232,7 @@ class Trainer:
         )
         resume = ([0] + [step for step, _ in self.manager.checkpoints()])[-1]
         progress.status = "nan"
-        print(
+        self._print(
             f"Stopping: {reason}, the first step from the checkpoint of step {progress.unverified}, which is "
             f"therefore not good (e.g. finite but exploded weights). Moved it to {rejected}; the next run resumes "
             f"from step {resume} and repeats the same steps (the run is deterministic): lower the learning rate, "
@@ -287,9 +293,17 @@ class Trainer:
                 atomic_write(save, path)
         history.write_results(self.workdir, results)
 
+    def _print(self, message):
+        """Prints `message` on a line of its own, ending the progress bar's line first
+        (the bar redraws its line with a carriage return and ends it only at the last step)."""
+        if self._bar_open:
+            print()
+            self._bar_open = False
+        print(message)
+
     def _say(self, message):
         if self.verbose:
-            print(message)
+            self._print(message)
 
 
 def train(config, workdir, strategy="auto", verbose=1, preemption=None):
