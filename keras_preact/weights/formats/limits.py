@@ -65,9 +65,9 @@ def read_regular_file(path, limit=MAX_FILE_BYTES):
             raise CheckpointError(path, "not a regular file", "checkpoints are read from regular files only")
         raise CheckpointError(path, f"{info.st_size} bytes", f"checkpoints of at most {limit} bytes are read")
     with open(fd, "rb") as f:
-        data = f.read(limit + 1)
-    if len(data) > limit:  # grew while read
-        raise CheckpointError(path, f"more than {limit} bytes", f"checkpoints of at most {limit} bytes are read")
+        data = f.read(info.st_size + 1)  # a read allocates what it asks for: ask for the file's size
+    if len(data) > info.st_size:
+        raise CheckpointError(path, "grew while it was read", "a checkpoint that no other process is writing")
     return data
 
 
