@@ -68,3 +68,17 @@ class Progress:
         """The rate of the `last` timed steps (all of them for None); 0 before any."""
         timed = self.timed[-last:] if last else self.timed
         return batch_size / np.mean(timed) if timed else 0.0
+
+
+class Console:
+    """Prints the loop's messages on lines of their own beside Keras' progress bar, which
+    redraws its line with a carriage return and ends it only at its last step."""
+
+    def __init__(self):
+        self.bar_open = False  # the bar's line awaits its end
+
+    def print(self, message):
+        if self.bar_open:
+            print()
+            self.bar_open = False
+        print(message)

@@ -3,26 +3,22 @@
 Keras 3's `model.fit` does not work under `MultiWorkerMirroredStrategy`
 (keras-team/keras#20585), so the loop is written over `strategy.run`:
 
-* each step is `keras_preact.training.step.make_train_step`: the paper's loss and
-  weight decay, summed over replicas by the optimizer;
-* the optimizer, `keras_preact.training.optimizers.SGD` (Keras' SGD with its momentum
-  update as one op per variable), is built inside the strategy scope before the first
-  traced step (keras-team/keras#23085); XLA is never forced (variable placement errors
-  under strategies);
-* the input stream is a pure function of (seed, step) (see `keras_preact.data.pipelines`),
+* each step is `training.step.make_train_step`: the paper's loss and weight decay,
+  summed over replicas by the optimizer, `training.optimizers.SGD` (one momentum op per
+  variable), built in the strategy scope before the first traced step
+  (keras-team/keras#23085); XLA is never forced (variable placement under strategies);
+* the input stream is a pure function of (seed, step) (`keras_preact.data.pipelines`),
   so a checkpoint of model, optimizer and step resumes the run exactly where it stopped;
-* SIGTERM is summed over all replicas at every step, so every worker sees it at the
-  same step; they save a checkpoint and return `status="preempted"`. A multi-worker
-  strategy installs TensorFlow's own SIGTERM handler over ours when it is created; the
-  trainer re-installs ours right after (`keras_preact.training.preemption`);
+* SIGTERM is summed over all replicas at every step, so every worker stops at the same
+  step with a checkpoint (`status="preempted"`); the handler is taken back from the one
+  a multi-worker strategy installs (`keras_preact.training.preemption`);
 * a non-finite loss, or non-finite weights before a checkpoint, stop the run without
   saving (`status="nan"`); a checkpoint whose next step is non-finite is rejected;
-* the training window since the last evaluation is part of each checkpoint, and an
-  evaluation that a kill skipped runs first on resume: each is recorded once;
+* each checkpoint holds the training window since the last evaluation; an evaluation a
+  kill skipped runs first on resume;
 * write failures raise `failures.StorageError`, unreadable inputs `DamagedInputError`
-  or `DataError` (docs/training.md, "Checkpoints and resuming", "Exit status");
-* the mixed-precision policy, op determinism and seeds are set for the run only
-  (`keras_preact.training.settings`).
+  or `DataError` (docs/training.md); the mixed-precision policy, op determinism and
+  seeds are set for the run only (`keras_preact.training.settings`).
 
 Outputs in `workdir` (chief only): `config.json`, `checkpoints/`, `tensorboard/`,
 `history.csv`, `model.keras`, `model.weights.h5` and `results.json`.
@@ -43,7 +39,7 @@ from keras_preact.training.build import build_model, build_optimizer, build_trai
 from keras_preact.training.checkpoints import AtomicCheckpointManager
 from keras_preact.training.failures import writing
 from keras_preact.training.preemption import Preemption, take_back_sigterm
-from keras_preact.training.progress import Progress
+from keras_preact.training.progress import Console, Progress
 from keras_preact.training.remat import rematerialize
 from keras_preact.training.settings import run_settings
 from keras_preact.training.step import make_finite_check, make_train_step
@@ -57,8 +53,6 @@ class Trainer:
     Re-running with the same workdir resumes from the newest intact checkpoint.
     """
 
-    _bar_open = False  # the progress bar's line awaits its end (Keras ends it at the last step)
-
     def __init__(self, config, workdir, strategy="auto", verbose=1):
         self.config = config.validate()
         self.workdir = workdir
@@ -66,6 +60,7 @@ class Trainer:
         take_back_sigterm(self.strategy)  # from TensorFlow's handler, which a multi-worker strategy installs
         self.chief = is_chief(self.strategy)
         self.verbose = verbose if self.chief else 0
+        self._console = Console()
         self.info = sources.get_dataset_info(config.dataset)
         self.schedule = config.scaled()
         check_replicas(self.config, self.strategy)
@@ -182,7 +177,7 @@ class Trainer:
         progress.window.add(loss, accuracy)
         rate = progress.images_per_second(self.config.batch_size)
         self._progbar.update(progress.step, [("loss", loss), ("acc", accuracy), ("img/s", rate)])
-        self._bar_open = bool(self.verbose) and progress.step < self._progbar.target
+        self._console.bar_open = bool(self.verbose) and progress.step < self._progbar.target
         if progress.step % self.config.log_every == 0:
             lr = float(self.optimizer.learning_rate)
             self._tensorboard.scalars(
@@ -221,7 +216,7 @@ class Trainer:
 
     def _stop(self, progress, status, reason):
         progress.status = status
-        self._print(f"{reason} and stopped; re-run the same command to resume.")
+        self._console.print(f"{reason} and stopped; re-run the same command to resume.")
 
     def _stop_non_finite(self, progress, reason):
         """Stops the run; rejects the checkpoint whose first step this was, if any."""
@@ -232,7 +227,7 @@ class Trainer:
         )
         resume = ([0] + [step for step, _ in self.manager.checkpoints()])[-1]
         progress.status = "nan"
-        self._print(
+        self._console.print(
             f"Stopping: {reason}, the first step from the checkpoint of step {progress.unverified}, which is "
             f"therefore not good (e.g. finite but exploded weights). Moved it to {rejected}; the next run resumes "
             f"from step {resume} and repeats the same steps (the run is deterministic): lower the learning rate, "
@@ -293,17 +288,9 @@ class Trainer:
                 atomic_write(save, path)
         history.write_results(self.workdir, results)
 
-    def _print(self, message):
-        """Prints `message` on a line of its own, ending the progress bar's line first
-        (the bar redraws its line with a carriage return and ends it only at the last step)."""
-        if self._bar_open:
-            print()
-            self._bar_open = False
-        print(message)
-
     def _say(self, message):
         if self.verbose:
-            self._print(message)
+            self._console.print(message)
 
 
 def train(config, workdir, strategy="auto", verbose=1, preemption=None):
