@@ -1,30 +1,41 @@
 # The two commands of the README:
-#   make demo   installs everything (virtualenv in .venv, Fashion-MNIST from Debian) and
-#               runs the main job: the `demo` recipe through the trainer, evaluation, export
-#   make test   installs what the tests need and runs them
-# Versions come from constraints.txt (exact, tested together).
+#   make demo   installs what the demo needs (virtualenv in .venv with the [train,export]
+#               extras, Fashion-MNIST from Debian) and runs the main job: the `demo` recipe
+#               through the trainer, evaluation, export
+#   make test   installs everything the tests need ([all,test]: adds PyTorch and the other
+#               peers of the converters) and runs them
+# Versions come from constraints.txt (exact, tested together). The commands hide
+# TensorFlow's start-up notices themselves; KERAS_PREACT_VERBOSE=1 shows them.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 FASHION_MNIST_DIR ?= /usr/share/datasets/fashion-mnist
 PYTEST_ARGS ?=
-# TensorFlow's C++ start-up notices (oneDNN, CUDA probing) hidden; errors still show.
-export TF_CPP_MIN_LOG_LEVEL ?= 2
+PIP_INSTALL := $(PY) -m pip install --quiet --no-compile -c constraints.txt
 
-.PHONY: install data demo test clean
+.PHONY: install install-demo data demo test clean
 
-$(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
+$(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet --no-compile -c constraints.txt -e '.[all,test]'
+
+# One stamp per set of extras: `make demo` never installs the test extras.
+$(VENV)/.installed-demo: setup.cfg pyproject.toml constraints.txt | $(PY)
+	$(PIP_INSTALL) -e '.[train,export]'
 	touch $@
 
-install: $(VENV)/.installed
+$(VENV)/.installed-test: setup.cfg pyproject.toml constraints.txt | $(PY)
+	$(PIP_INSTALL) -e '.[all,test]'
+	touch $@
+
+install-demo: $(VENV)/.installed-demo
+
+install: $(VENV)/.installed-test
 
 data:
 	@FASHION_MNIST_DIR=$(FASHION_MNIST_DIR) sh scripts/install_fashion_mnist.sh
 
-demo: install data
+demo: install-demo data
 	$(PY) -m keras_preact.demo --data-dir $(FASHION_MNIST_DIR) --workdir runs/demo
 
 test: install

@@ -14,6 +14,7 @@ Usage: python benchmarks/throughput.py [--batch 16] [--size 224] [--steps 5]
 """
 
 import argparse
+import sys
 import time
 
 import keras
@@ -36,6 +37,11 @@ def count_macs(model):
     return total
 
 
+def _progress(message):
+    """A progress line on stderr (the figures go to stdout)."""
+    print(message, file=sys.stderr, flush=True)
+
+
 def timed_steps(model, x, y):
     """The package's training step and a traced inference of `model` on one batch."""
     from common import fixed_batch_step
@@ -53,6 +59,7 @@ def main():
     args = parser.parse_args()
     shape = (args.size, args.size, 3)
     logits = {"input_shape": shape, "classifier_activation": None}
+    _progress("building the three models")
     models = {
         "keras_preact.PreActResNet50": keras_preact.PreActResNet50(**logits),
         "keras.applications.ResNet50V2": keras.applications.ResNet50V2(weights=None, **logits),
@@ -66,13 +73,15 @@ def main():
     times = {(name, kind): [] for name in models for kind in ("train", "infer")}
     for kind in ("train", "infer"):
         for name in models:  # trace and warm up
+            _progress(f"{kind}: tracing and warming up {name}")
             steps[name][kind](x, y)
             steps[name][kind](x, y)
-        for _ in range(args.steps):
+        for step in range(args.steps):
             for name in models:
                 start = time.perf_counter()
                 steps[name][kind](x, y)
                 times[(name, kind)].append(time.perf_counter() - start)
+            _progress(f"{kind}: step {step + 1}/{args.steps} of each model")
     print(
         f"batch {args.batch}, {args.size}x{args.size}, median of {args.steps} interleaved steps, "
         f"TF {tf.__version__}, Keras {keras.__version__}"

@@ -21,13 +21,8 @@ import json
 import os
 import sys
 
-import keras
-
-from keras_preact.data import pipelines, readers, sources
-from keras_preact.export import export_saved_model, export_tflite, keras_logits, parity, run_saved_model, run_tflite
-from keras_preact.training import apply_overrides, get_recipe, train
-from keras_preact.training.failures import EXIT_NAN, REPORTED, exit_status
-from keras_preact.utils.files import atomic_write_text
+from keras_preact.data import readers
+from keras_preact.utils import quiet
 
 PARITY_IMAGES = 1000
 
@@ -35,6 +30,9 @@ PARITY_IMAGES = 1000
 def export_and_check(model, workdir, dataset="fashion_mnist", data_dir=None):
     """Exports `model` to `workdir` (SavedModel and float32 TFLite) and measures both
     against Keras on the first `PARITY_IMAGES` test images; returns the report."""
+    from keras_preact.data import pipelines, sources
+    from keras_preact.export import export_saved_model, export_tflite, keras_logits, parity, run_saved_model, run_tflite
+
     source = sources.load_source(dataset, "test", data_dir)
     stream = pipelines.make_dataset(source, dataset, training=False, batch_size=PARITY_IMAGES)
     images = next(iter(stream))[0].numpy()
@@ -52,6 +50,11 @@ def export_and_check(model, workdir, dataset="fashion_mnist", data_dir=None):
 
 def run(workdir, data_dir=None, overrides=(), verbose=1):
     """Trains the `demo` recipe in `workdir`, then exports; returns (results, export report)."""
+    import keras
+
+    from keras_preact.training import apply_overrides, get_recipe, train
+    from keras_preact.utils.files import atomic_write_text
+
     config = apply_overrides(get_recipe("demo"), [*([f"data_dir={data_dir}"] if data_dir else []), *overrides])
     results = train(config, workdir, verbose=verbose)
     if results["status"] != "completed":
@@ -68,7 +71,14 @@ def main(argv=None):
     parser.add_argument("--data-dir", default=readers.FASHION_MNIST_DIR, help="the Fashion-MNIST IDX files")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a recipe field")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--verbose", action="store_true", help=f"show TensorFlow's start-up notices too (or set {quiet.VERBOSE_ENV}=1)"
+    )
     args = parser.parse_args(argv)
+    quiet.start(args.verbose)
+    quiet.load_tensorflow()
+    from keras_preact.training.failures import EXIT_NAN, REPORTED, exit_status
+
     try:
         results, report = run(args.workdir, args.data_dir, args.set, verbose=0 if args.quiet else 1)
     except REPORTED as e:

@@ -25,6 +25,8 @@ from keras_preact.training.optimizers import SGD  # noqa: E402
 from keras_preact.training.schedules import StepSchedule  # noqa: E402
 from keras_preact.training.step import make_train_step  # noqa: E402
 
+PROGRESS_EVERY = 10  # steps between progress lines
+
 
 def curve(name, steps, batch, warmup, seed):
     keras.utils.set_random_seed(seed)
@@ -36,8 +38,12 @@ def curve(name, steps, batch, warmup, seed):
     source = sources.load_source("fashion_mnist", "train", seed=seed)
     stream = pipelines.make_dataset(source, "fashion_mnist", training=True, batch_size=batch, seed=seed)
     losses, start = [], time.perf_counter()
+    print(f"{name}: built; training {steps} steps (a line every {PROGRESS_EVERY})", flush=True)
     for images, labels in stream.take(steps):
         losses.append(float(step((images, labels))[0]))
+        if len(losses) % PROGRESS_EVERY == 0:
+            print(f"{name}: step {len(losses)}/{steps}, loss {losses[-1]:.3f}, "
+                  f"{time.perf_counter() - start:.0f} s", flush=True)  # fmt: skip
     print(f"{name}: {steps} steps in {time.perf_counter() - start:.0f} s, loss {losses[0]:.3f} -> "
           f"mean of the last 20 {np.mean(losses[-20:]):.3f}")  # fmt: skip
     return losses

@@ -20,11 +20,13 @@ def small_model():
 def test_from_name_and_weights_file(small_model, tmp_path, capsys):
     weights = tmp_path / "m.weights.h5"
     small_model.save_weights(weights)
+    prefix = tmp_path / "out" / "m"  # out/ does not exist yet: the command creates it
     report = export_cli.run(
         ["--model", "PreActResNet8", "--weights", str(weights), "--input-shape", "28,28,1", "--classes", "10"]
-        + ["--dataset", "fashion_mnist", "--saved-model", str(tmp_path / "serving"), "--tflite", str(tmp_path / "m")]
+        + ["--dataset", "fashion_mnist", "--saved-model", str(tmp_path / "serving"), "--tflite", str(prefix)]
     )
-    saved, tflite = str(tmp_path / "serving" / small_model.name / "1"), str(tmp_path / "m_float32.tflite")
+    # The SavedModel is named after the model and its weights file.
+    saved, tflite = str(tmp_path / "serving" / "preactresnet8_m" / "1"), str(tmp_path / "out" / "m_float32.tflite")
     assert set(report) == {saved, tflite}
     assert report[saved]["max_abs_diff"] <= 1e-5 and report[tflite]["max_abs_diff"] <= 1e-4
     assert report[tflite]["bytes"] == os.path.getsize(tflite)
@@ -73,6 +75,7 @@ def test_from_training_workdir_with_int8_calibrated_on_the_pipeline(tmp_path):
         (["--workdir", "{tmp}", "--tflite", "x"], "config.json"),
         (["--model", "ResNet21", "--tflite", "x"], "model='ResNet21'"),
         (["--model", "PreActResNet8", "--saved-model", "{tmp}/file"], "export path that is a file"),
+        (["--model", "PreActResNet8", "--tflite", "{tmp}/file/m"], "--tflite {tmp}/file/m, whose folder"),
     ],
 )
 def test_bad_input_is_named(arguments, message, tmp_path, capsys):
@@ -80,4 +83,26 @@ def test_bad_input_is_named(arguments, message, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         export_cli.run([a.replace("{tmp}", str(tmp_path)) for a in arguments])
     assert exit_info.value.code == 2
-    assert message in capsys.readouterr().err
+    assert message.replace("{tmp}", str(tmp_path)) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "arguments, name",
+    [
+        (["--model", "PreActResNet20", "--weights", "fashion_mnist"], "preactresnet20_fashion_mnist"),
+        (["--model", "PreActResNet20", "--weights", "/w/fm-30ep.weights.h5"], "preactresnet20_fm_30ep"),
+        (["--model", "PreActResNet8"], "preactresnet8"),
+        (["--keras-file", "runs/x/model.keras"], "preactresnet8_model"),
+        (["--model", "PreActResNet20", "--name", "mine"], "mine"),
+    ],
+)
+def test_each_servable_is_named_after_its_model_and_weights(arguments, name, small_model):
+    args = export_cli._parser().parse_args([*arguments, "--saved-model", "serving/"])
+    assert export_cli.servable_name(args, small_model) == name
+
+
+def test_a_workdir_servable_is_named_after_the_run(tmp_path, small_model):
+    (tmp_path / "fm60_v2").mkdir()
+    (tmp_path / "fm60_v2" / "config.json").write_text(json.dumps({"model": "PreActResNet20"}))
+    args = export_cli._parser().parse_args(["--workdir", str(tmp_path / "fm60_v2"), "--saved-model", "s/"])
+    assert export_cli.servable_name(args, small_model) == "preactresnet20_fm60_v2"

@@ -2,7 +2,6 @@
 helpers it relies on (`freeze_batch_norm`, `sync_batch_norm`)."""
 
 import os
-import re
 import subprocess
 import sys
 
@@ -14,15 +13,18 @@ import keras_preact
 from keras_preact.data import readers
 from keras_preact.models import fine_tuning
 
+import doc_blocks
 from conftest import needs_fashion_mnist
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _readme_recipe():
+    """The README's fine-tuning block as the tests run it (on 2,000 training images)."""
     with open(os.path.join(ROOT, "README.md")) as f:
-        section = f.read().split("### Fine-tuning")[1]
-    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+        start = f.read().split("### Fine-tuning")[0].count("\n") + 1
+    (block,) = [b for b in doc_blocks.blocks("README.md") if b.language == "python" and b.line > start][:1]
+    return doc_blocks.code_in_tests(block)
 
 
 def _statistics(model):
@@ -36,14 +38,14 @@ def _statistics(model):
 @needs_fashion_mnist
 @pytest.mark.slow
 def test_the_readme_fine_tuning_recipe_trains_and_holds_batch_norm():
-    """A new 2-class task (footwear or not) on 2,000 training images; the recipe's
-    BN statistics must stay the pretrained ones while the convs train."""
-    images, labels = readers.load_fashion_mnist("train")
+    """The README's new 2-class task (footwear or not) on 2,000 training images; the
+    recipe's BN statistics must stay the pretrained ones while the convs train."""
     test_images, test_labels = readers.load_fashion_mnist("test")
     footwear = lambda y: np.isin(y, [5, 7, 9]).astype("int64")  # noqa: E731  sandal, sneaker, ankle boot
     keras.utils.set_random_seed(0)
-    scope = {"x_train": images[:2000], "y_train": footwear(labels[:2000]), "num_classes": 2}
+    scope = {}
     exec(_readme_recipe(), scope)
+    assert len(scope["x_train"]) == 2000 and scope["num_classes"] == 2
     base, model = scope["base"], scope["model"]
     pretrained = keras_preact.PreActResNet20(weights="fashion_mnist", include_top=False, pooling="avg")
     for ours, theirs in zip(_statistics(base), _statistics(pretrained)):

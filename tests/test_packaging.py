@@ -1,5 +1,5 @@
-"""The core install: `pip install .` (not editable) into a fresh virtualenv with only the
-core requirements (keras, numpy, h5py) and JAX. Without TensorFlow: the models build on
+"""The core install: `pip install '.[jax]'` (not editable) into a fresh virtualenv with only
+the core requirements (keras, numpy, h5py) and JAX. Without TensorFlow: the models build on
 the JAX backend (every family, version and block, the deepest ImageNet net, the stem
 without activation); weights saved by TensorFlow load and give the same outputs for
 the paper's unit variants; a pytorchcv checkpoint converts without PyTorch; and the
@@ -115,7 +115,7 @@ def _tensorflow_outputs(directory):
 
 @pytest.fixture(scope="module")
 def core_install(tmp_path_factory):
-    """A virtualenv with `pip install <copy of the source>` and jax, nothing else."""
+    """A virtualenv with `pip install '<copy of the source>[jax]'` (the core and JAX), nothing else."""
     base = tmp_path_factory.mktemp("core_install")
     source = base / "source"
     source.mkdir()
@@ -126,7 +126,7 @@ def core_install(tmp_path_factory):
     venv = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "-c", str(source / "constraints.txt")]
-    done = subprocess.run([*pip, str(source), "jax"], capture_output=True, text=True, timeout=600)
+    done = subprocess.run([*pip, f"{source}[jax]"], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return venv / "bin" / "python", base
 
@@ -135,7 +135,7 @@ def core_install(tmp_path_factory):
 @needs_fashion_mnist
 def test_core_install_builds_the_models_on_jax_and_loads_the_shipped_weights(core_install):
     from keras_preact.data.readers import FASHION_MNIST_DIR
-    from keras_preact.weights import shipped_weights
+    from keras_preact.weights.shipped import shipped_weights
 
     python, base = core_install
     expected = _tensorflow_outputs(base)
@@ -158,3 +158,21 @@ def test_core_install_builds_the_models_on_jax_and_loads_the_shipped_weights(cor
     (shipped,) = [w for w in shipped_weights() if w["model"] == "PreActResNet20"]
     assert report["accuracy"] == pytest.approx(shipped["test_accuracy"], abs=0.001)
     assert report["drop_path"] == [[0.0, 2.0], False, True]
+
+
+UNSET_BACKEND = """
+import keras_preact, keras, numpy as np
+model = keras_preact.PreActResNet20(weights="fashion_mnist")
+print(keras.backend.backend(), model.predict(np.zeros((2, 28, 28, 1), "float32"), verbose=0).shape)
+"""
+
+
+@pytest.mark.slow
+def test_core_install_with_jax_predicts_with_keras_backend_unset(core_install):
+    """As the README says: the core with the [jax] extra, and no KERAS_BACKEND."""
+    python, base = core_install
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "KERAS", "VIRTUAL_ENV"))}
+    env.update(JAX_PLATFORMS="cpu", KERAS_HOME=str(base / "unset_home"))
+    done = subprocess.run([str(python), "-c", UNSET_BACKEND], cwd=base, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["jax", "(2,", "10)"]

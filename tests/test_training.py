@@ -292,6 +292,7 @@ def test_sigterm_saves_and_exits_cleanly(tmp_path):
 def test_cli_runs_the_smoke_recipe_end_to_end(tmp_path, capsys):
     done = _cli(["--recipe", "smoke", "--workdir", str(tmp_path), "--quiet"])
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "Wrote model.keras" in done.stdout
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["status"] == "completed" and results["step"] == 32 and results["eval_images"] == 1000
     assert results["eval_accuracy"] > 0.15 and results["images_per_second"] > 0
@@ -305,7 +306,8 @@ def test_cli_runs_the_smoke_recipe_end_to_end(tmp_path, capsys):
 
     capsys.readouterr()
     assert main(["--recipe", "smoke", "--workdir", str(tmp_path)]) == 0
-    assert "nothing to do" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "nothing to do" in out and "Wrote" not in out  # nothing was written
     # A config written before a field existed (here crop_padding) means that field's default.
     saved = json.loads((tmp_path / "config.json").read_text())
     del saved["crop_padding"]

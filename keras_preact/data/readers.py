@@ -18,6 +18,7 @@ import os
 
 import numpy as np
 
+from keras_preact.data.tfds_failures import tfds_failure
 from keras_preact.utils.checks import check_choice
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
@@ -187,11 +188,11 @@ def _load_tfds_arrays(name, split, tfds_data_dir):
         images = np.concatenate([b[0] for b in batches])
         labels = np.concatenate([b[1] for b in batches])
     except Exception as e:  # tfds raises many types for "not downloadable here".
-        raise FileNotFoundError(
-            f"tensorflow-datasets could not load {name!r} (data_dir={tfds_data_dir!r}): {e}. "
-            f"Offline, download the binary version ({CIFAR_URLS.get(name, 'see tfds catalog')}) "
-            "elsewhere, extract it and pass its directory as data_dir."
-        ) from e
+        hint = (
+            f"Offline, download the binary version ({CIFAR_URLS.get(name, 'see the tfds catalog')}) elsewhere, "
+            "extract it and pass its folder as data_dir (keras-preact-train: --set data_dir=DIR)."
+        )
+        raise tfds_failure(name, tfds_data_dir, e, hint) from e
     return np.asarray(images, np.uint8), np.asarray(labels, np.int64)
 
 
@@ -243,11 +244,11 @@ def load_imagenet_tfds(split="train", data_dir=None, manual_dir=None):
         builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
         ds = builder.as_dataset(split=split, shuffle_files=False, decoders={"image": tfds.decode.SkipDecoding()})
     except Exception as e:
-        raise FileNotFoundError(
-            f"tfds imagenet2012 is not prepared in {data_dir!r} and could not be prepared from "
-            f"manual_dir={manual_dir!r}: {e}. Put ILSVRC2012_img_train.tar and "
-            "ILSVRC2012_img_val.tar (from image-net.org) in manual_dir, or use an image folder."
-        ) from e
+        hint = (
+            f"Put ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar (from image-net.org) in "
+            f"manual_dir (now {manual_dir!r}), or use an image folder."
+        )
+        raise tfds_failure("imagenet2012", data_dir, e, hint) from e
     ds = ds.map(lambda ex: (ex["image"], ex["label"]))
     try:
         size = builder.info.splits[split].num_examples

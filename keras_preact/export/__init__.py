@@ -4,23 +4,23 @@ Imports `keras_preact.models`, `keras_preact.data` and `keras_preact.utils`; nev
 training code (a training run's work directory is read as files).
 """
 
-from keras_preact.export.float16 import FLOAT16_MIN_ELEMENTS
-from keras_preact.export.parity import (
-    directory_size,
-    keras_logits,
-    parity,
-    pipeline_images,
-    run_saved_model,
-    run_tflite,
-)
-from keras_preact.export.saved_model import SIGNATURES, export_saved_model
-from keras_preact.export.tflite import (
-    CALIBRATED,
-    QUANTIZATIONS,
-    convert_saved_model_to_tflite,
-    export_tflite,
-    store_weights_as_float16,
-)
+from keras_preact.utils import lazy
+
+# Each name's module, imported on first use (TensorFlow loads with the first of them).
+_MODULES = {
+    "FLOAT16_MIN_ELEMENTS": "keras_preact.export.float16",
+    **dict.fromkeys(
+        ("directory_size", "keras_logits", "parity", "pipeline_images", "run_saved_model", "run_tflite"),
+        "keras_preact.export.runners",
+    ),
+    "SIGNATURES": "keras_preact.export.saved_model",
+    "export_saved_model": "keras_preact.export.saved_model",
+    **dict.fromkeys(
+        ("CALIBRATED", "QUANTIZATIONS", "convert_saved_model_to_tflite", "export_tflite", "store_weights_as_float16"),
+        "keras_preact.export.tflite",
+    ),
+}
+__getattr__ = lazy.lazy_getattr(__name__, _MODULES)
 
 
 def main(argv=None):

@@ -44,7 +44,7 @@ def model_outputs(model):
         classifier = None
     if classifier is None:
         return lambda x: {"features": model(x, training=False)}
-    features = keras.Model(model.inputs, classifier.input)
+    features = keras.Model(model.input, classifier.input)  # one input, not a list: no structure warning
 
     def outputs(x):
         logits = tf.matmul(features(x, training=False), classifier.kernel) + classifier.bias

@@ -8,13 +8,12 @@ import numpy as np
 import tensorflow as tf
 
 from keras_preact.export.float16 import store_weights_as_float16
+from keras_preact.export.quantizations import CALIBRATED, QUANTIZATIONS
 from keras_preact.export.saved_model import export_saved_model
+from keras_preact.utils import quiet
 from keras_preact.utils.checks import check_choice
 from keras_preact.utils.files import atomic_write
 
-QUANTIZATIONS = ("float32", "float16", "dynamic", "int8", "int8_per_tensor")
-# The full-integer quantizations, which need representative images to calibrate.
-CALIBRATED = ("int8", "int8_per_tensor")
 MIN_CALIBRATION_IMAGES = 100
 
 
@@ -53,7 +52,8 @@ def convert_saved_model_to_tflite(saved_model_dir, quantization="float32", repre
         converter.representative_dataset = lambda: ([images[i : i + 1]] for i in range(len(images)))
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter._experimental_disable_per_channel = quantization == "int8_per_tensor"
-    return converter.convert()
+    with quiet.held_notices():  # in a command: the quantizer's settings line
+        return converter.convert()
 
 
 def _check_representative(images, expected_shape, quantization):

@@ -16,9 +16,8 @@ import json
 import os
 import sys
 
-from keras_preact.training.failures import EXIT_NAN, REPORTED, exit_status
-from keras_preact.training.preemption import Preemption
-from keras_preact.training.strategy import STRATEGIES
+from keras_preact.training.config import STRATEGIES
+from keras_preact.utils import quiet
 
 
 def _device_count(text):
@@ -43,29 +42,51 @@ def parse_args(argv=None):
     )
     parser.add_argument("--list-recipes", action="store_true", help="print the recipes and exit")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--verbose", action="store_true", help=f"show TensorFlow's start-up notices too (or set {quiet.VERBOSE_ENV}=1)"
+    )
     args = parser.parse_args(argv)
     if not args.list_recipes and not (args.recipe and args.workdir):
         parser.error("--recipe and --workdir are required (or --list-recipes)")
+
     return args
 
 
 def main(argv=None):
+    args = parse_args(argv)
+    quiet.start(args.verbose)
+    if args.list_recipes:
+        return _list_recipes()
+    from keras_preact.training import recipes  # no TensorFlow: an unknown recipe answers at once
+
+    try:
+        recipes.get_recipe(args.recipe)
+    except ValueError as e:
+        print(f"keras-preact-train: error: {e}", file=sys.stderr)
+        return 2  # EXIT_USAGE (keras_preact.training.failures imports TensorFlow)
+    quiet.load_tensorflow()  # a SIGTERM while it loads ends the process (status 143), nothing written
+    from keras_preact.training.preemption import Preemption
+
     # SIGTERM from here on is a request to stop after what can be saved is saved.
     with Preemption() as preemption:
-        return _main(parse_args(argv), preemption)
+        return _main(args, preemption)
+
+
+def _list_recipes():
+    from keras_preact.training import recipes
+
+    for name, config in sorted(recipes.RECIPES.items()):
+        steps = f"batch {config.batch_size}, {config.total_steps} steps"
+        print(f"{name:28s} {config.model:18s} {config.dataset:14s} {steps}")
+    return 0
 
 
 def _main(args, preemption):
-    from keras_preact.training import recipes
-
-    if args.list_recipes:
-        for name, config in sorted(recipes.RECIPES.items()):
-            steps = f"batch {config.batch_size}, {config.total_steps} steps"
-            print(f"{name:28s} {config.model:18s} {config.dataset:14s} {steps}")
-        return 0
-    from keras_preact.training import strategy, trainer
+    from keras_preact.training import recipes, strategy, trainer
     from keras_preact.training.config import apply_overrides
+    from keras_preact.training.failures import EXIT_NAN, REPORTED, exit_status
 
+    finished = os.path.isfile(os.path.join(args.workdir, "results.json"))  # a finished run: nothing to do
     try:
         config = apply_overrides(recipes.get_recipe(args.recipe), args.set)  # checked before anything starts
         if args.cpu_devices:
@@ -77,7 +98,7 @@ def _main(args, preemption):
     keys = ("status", "step", "resumed_from", "eval_accuracy", "wall_seconds", "images_per_second")
     summary = {k: results.get(k) for k in keys}
     print(json.dumps(summary))
-    if results["status"] == "completed":
+    if results["status"] == "completed" and not finished and strategy.is_chief_task():
         print(f"Wrote model.keras, model.weights.h5, history.csv and results.json to {os.path.abspath(args.workdir)}")
     return EXIT_NAN if results["status"] == "nan" else 0
 

@@ -10,9 +10,12 @@ written. Field names are the `--set` keys of the `keras-preact-train` command.
 import dataclasses
 import json
 
-from keras_preact.data import augmentation
-from keras_preact.training import validation
 from keras_preact.utils.checks import is_integer
+
+# The --strategy names (`keras_preact.training.strategy.make_strategy`).
+STRATEGIES = ("auto", "mirrored", "multi_worker", "one_device")
+# The paper's CIFAR crops: padded by 4 pixels ([1] Sec. 4.2; keras_preact.data.augmentation).
+CIFAR_PADDING = 4
 
 
 @dataclasses.dataclass
@@ -44,7 +47,7 @@ class TrainConfig:
     model_kwargs: dict = dataclasses.field(default_factory=dict)
     imagenet_augment: str = "scale"
     eval_crop: int = 224
-    crop_padding: int = augmentation.CIFAR_PADDING
+    crop_padding: int = CIFAR_PADDING
     eval_every: int = 2000
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
@@ -59,6 +62,8 @@ class TrainConfig:
         Raises:
             ValueError: naming the first bad field, its value and the allowed values.
         """
+        from keras_preact.training import validation  # Keras and TensorFlow: after --help and --list-recipes
+
         return validation.validate(self)
 
     def scaled(self):

@@ -15,8 +15,8 @@ addition sit on the shortcut path and break both equations.
 `signal_propagation` measures, for every x_l between units (x_0: the stem's output,
 x_l: the output of unit l), the mean over a batch of the per-example L2 norms of x_l
 and of the gradient of that example's loss at x_l, at initialisation and after a few
-SGD steps. `python -m keras_preact.diagnostics` runs it for several models and
-writes a CSV and a PNG.
+SGD steps. The command `keras-preact-diagnostics` (`keras_preact.diagnostics`) runs it
+for several models and writes a CSV and a PNG.
 
 Reading the numbers: within a stage, Eqn. (5) plus independent residual terms give
 ||dE/dx_l||^2 ~ ||dE/dx_L||^2 + (the residual terms' share), so a v2 gradient grows
@@ -26,7 +26,6 @@ below the top gradient's scale. A downsampling unit changes the tensor's size an
 passes through a projection, so comparisons are cleanest within a stage.
 """
 
-import argparse
 import csv
 import os
 
@@ -44,7 +43,7 @@ CSV_FIELDS = ("model", "step", "index", "unit", "stage", "activation_norm", "gra
 def boundary_model(model):
     """A model with the outputs [x_0, ..., x_L, logits] of `model` (same layers)."""
     names, boundaries = unit_boundaries(model)
-    return names, keras.Model(model.inputs, [*boundaries, model.output])
+    return names, keras.Model(model.input, [*boundaries, model.output])
 
 
 def measure(model, images, labels, from_logits=True):
@@ -174,40 +173,21 @@ def _batches(dataset, batch, seed, input_shape):
         yield images, labels
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="keras-preact-diagnostics",
-        description="Per-unit norms of x_l and dE/dx_l ([2] Eqn. (4)/(5)); writes a CSV and a PNG.",
-    )
-    parser.add_argument("--models", nargs="+", default=["ResNet110", "PreActResNet110"])
-    parser.add_argument("--dataset", default="fashion_mnist", help="fashion_mnist, synthetic_cifar, cifar10 ...")
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--steps", default="0,10", help="comma-separated step counts to measure at")
-    parser.add_argument("--learning-rate", type=float, default=0.1)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="diagnostics", help="output prefix: writes <out>.csv and <out>.png")
-    args = parser.parse_args(argv)
+def run(args):
+    """Measures every model of `args` (the command's parsed arguments, see
+    `keras_preact.diagnostics`), writes `<out>.csv` and `<out>.png`; returns the rows.
+
+    Raises:
+        ValueError: for an unknown dataset, naming it and the known ones.
+    """
     from keras_preact.data.sources import DATASETS
 
-    info = DATASETS[args.dataset] if args.dataset in DATASETS else None
-    if info is None:
-        parser.error(f"--dataset {args.dataset!r}; expected one of {sorted(DATASETS)}")
-    steps = [int(s) for s in args.steps.split(",")]
+    if args.dataset not in DATASETS:
+        raise ValueError(f"Received: --dataset {args.dataset!r}; expected one of {sorted(DATASETS)}.")
+    info = DATASETS[args.dataset]
     rows = []
     for name in args.models:
-        keras.utils.set_random_seed(args.seed)
-        model = get_model(name, input_shape=info.image_shape, classes=info.classes, classifier_activation=None)
-        batches = _batches(args.dataset, args.batch, args.seed, info.image_shape)
-        for row in signal_propagation(model, batches, steps, args.learning_rate):
-            rows.append({"model": name, **row})
-        last_index = rows[-1]["index"]
-        ends = [r for r in rows if r["model"] == name and r["index"] in (0, last_index)]
-        for first, last in zip(ends[::2], ends[1::2]):
-            print(
-                f"{name:18s} step {first['step']:4d}: "
-                f"||dE/dx_0|| / ||dE/dx_L|| = {first['gradient_norm'] / last['gradient_norm']:8.3g}   "
-                f"||x_L|| / ||x_0|| = {last['activation_norm'] / first['activation_norm']:8.3g}"
-            )
+        rows += _measure_model(name, args, info)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     write_csv(rows, args.out + ".csv")
     plot(rows, args.out + ".png", title=f"{args.dataset}, batch {args.batch}, SGD lr {args.learning_rate}")
@@ -215,5 +195,19 @@ def main(argv=None):
     return rows
 
 
-if __name__ == "__main__":
-    main()
+def _measure_model(name, args, info):
+    """The rows of one model, after printing its first-to-last ratios at each step."""
+    keras.utils.set_random_seed(args.seed)
+    model = get_model(name, input_shape=info.image_shape, classes=info.classes, classifier_activation=None)
+    batches = _batches(args.dataset, args.batch, args.seed, info.image_shape)
+    rows = [{"model": name, **row} for row in signal_propagation(model, batches, args.steps, args.learning_rate)]
+    last_index = rows[-1]["index"]
+    ends = [r for r in rows if r["index"] in (0, last_index)]
+    for first, last in zip(ends[::2], ends[1::2]):
+        print(
+            f"{name:18s} step {first['step']:4d}: "
+            f"||dE/dx_0|| / ||dE/dx_L|| = {first['gradient_norm'] / last['gradient_norm']:8.3g}   "
+            f"||x_L|| / ||x_0|| = {last['activation_norm'] / first['activation_norm']:8.3g}",
+            flush=True,
+        )
+    return rows

@@ -75,7 +75,7 @@ def rematerialize(model):
     """
     names, boundaries = unit_boundaries(model)
     inputs = keras.Input(model.input_shape[1:], name="input")
-    x = keras.Model(model.inputs, boundaries[0], name="stem")(inputs)
+    x = keras.Model(model.input, boundaries[0], name="stem")(inputs)
     for name, start, end in zip(names, boundaries, boundaries[1:]):
         x = RematUnit(keras.Model(start, end, name=name))(x)
     x = keras.Model(boundaries[-1], model.outputs, name="head")(x)

@@ -5,9 +5,8 @@ import os
 
 import tensorflow as tf
 
+from keras_preact.training.config import STRATEGIES
 from keras_preact.utils.checks import check_choice
-
-STRATEGIES = ("auto", "mirrored", "multi_worker", "one_device")
 
 
 def split_cpu(count):
@@ -55,6 +54,13 @@ def make_strategy(name="auto"):
     # Without a GPU, the default strategy: under OneDeviceStrategy("/cpu:0") the trainer ran
     # the Fashion-MNIST PreActResNet20 step at 123 instead of 255 img/s on a 2-core CPU.
     return tf.distribute.get_strategy()
+
+
+def is_chief_task():
+    """Whether TF_CONFIG makes this process the one that writes a run's outputs (the
+    chief, or worker 0 without one; any process without TF_CONFIG)."""
+    task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
+    return task.get("type") in (None, "chief") or (task.get("type") == "worker" and int(task.get("index", 0)) == 0)
 
 
 def is_chief(strategy):

@@ -9,6 +9,7 @@ import tensorflow as tf
 from keras_preact.data import pipelines, sources
 from keras_preact.export.saved_model import model_outputs
 from keras_preact.models.preprocessing import DATASET_STATS
+from keras_preact.utils import quiet
 
 
 def output_key(names):
@@ -35,9 +36,10 @@ def run_tflite(path, images, num_threads=2, batch_size=250):
     interpreter; returns its logits (or features)."""
     from ai_edge_litert.interpreter import Interpreter
 
-    runner = Interpreter(model_path=str(path), num_threads=num_threads).get_signature_runner("serving_default")
-    key = output_key(runner.get_output_details())
-    return _batched(lambda x: runner(images=x)[key], images, batch_size)
+    with quiet.held_notices():  # in a command: LiteRT's XNNPACK notice, printed as it runs
+        runner = Interpreter(model_path=str(path), num_threads=num_threads).get_signature_runner("serving_default")
+        key = output_key(runner.get_output_details())
+        return _batched(lambda x: runner(images=x)[key], images, batch_size)
 
 
 def run_saved_model(path, images, batch_size=250):
