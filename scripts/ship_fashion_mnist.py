@@ -37,7 +37,7 @@ from keras_preact.data import readers  # noqa: E402
 from keras_preact.export import cli as export_cli  # noqa: E402
 from keras_preact.training import history  # noqa: E402
 from keras_preact.utils.files import file_sha256 as sha256  # noqa: E402
-from keras_preact.weights import SHIPPED_DIR, SHIPPED_INDEX  # noqa: E402
+from keras_preact.weights.shipped import SHIPPED_DIR, SHIPPED_INDEX  # noqa: E402
 
 
 def accuracy(logits, labels):

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 import keras_preact
-from keras_preact.models import download, pretrained
+from keras_preact.models import download, pretrained, strict_loading
 from keras_preact.utils.files import file_sha256, read_sha256_sidecar
 from keras_preact.weights.ported import converted_filename, fetch_ported
 
@@ -296,7 +296,7 @@ def _entry(kind, config):
 
 def _load(kind, entry, config):
     info, model, _, _ = entry
-    pretrained.load_weights_strict(model, pretrained.fetch_weights(info))
+    strict_loading.load_weights_strict(model, pretrained.fetch_weights(info))
     x, logits = np.load(config[f"{kind}_x"]), np.load(config[f"{kind}_logits"])
     np.testing.assert_allclose(np.asarray(model(x, training=False)), logits, atol=1e-4)
 

@@ -24,12 +24,14 @@ import contextlib, io, sys
 from keras_preact import demo, diagnostics
 from keras_preact.export import cli as export
 from keras_preact.training import cli as train
+from keras_preact.weights import cli as convert
 
 calls = [(train.main, ["--help"]), (train.main, ["--list-recipes"]), (train.main, ["--recipe", "smoke"]),
          (train.main, ["--strategy", "x"]), (train.main, ["--recipe", "nope", "--workdir", "w"]),
          (export.main, ["--help"]), (export.main, ["--model", "PreActResNet8"]),
          (export.main, ["--model", "X", "--tflite", "m", "--quantization", "int4"]),
-         (diagnostics.main, ["--help"]), (diagnostics.main, ["--steps", "x"]), (demo.main, ["--help"])]
+         (diagnostics.main, ["--help"]), (diagnostics.main, ["--steps", "x"]), (demo.main, ["--help"]),
+         (convert.main, ["--help"]), (convert.main, ["--list"]), (convert.main, ["--source", "caffe"])]
 for main, argv in calls:
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         try:
@@ -55,6 +57,8 @@ def test_quick_answers_load_no_tensorflow_or_keras():
         ["keras-preact-train", "--recipe", "smoke"],
         ["keras-preact-export", "--help"],
         ["keras-preact-diagnostics", "--help"],
+        ["keras-preact-convert", "--help"],
+        ["keras-preact-convert", "--list"],
     ],
     ids=lambda c: " ".join(c),
 )

@@ -131,7 +131,7 @@ def _torch7_rewinding_table(path):
     return path
 
 
-def _deep_pickle(path, depth=100_000):
+def _deep_pickle(path, depth=5_000):
     data = b"\x80\x02" + b"]" * depth + b"a" * (depth - 1) + b"."
     legacy = b"".join(dumps(v) for v in (0x1950A86A20F9469CFC6C, 1001, {}))
     path.write_bytes(legacy + data + dumps([]))

@@ -124,8 +124,7 @@ def test_builder_checks_apply_to_ported_weights(pytorchcv_release, keras_home):
     register("file://" + pytorchcv_release["zip"], "sha1:" + pytorchcv_release["sha1"])
     with pytest.raises(ValueError, match=r"input_shape=\(32, 32, 1\) with 1 channels; the weights 'test_ported'"):
         keras_preact.PreActResNet20(weights=NAME, input_shape=(32, 32, 1))
-    with pytest.raises(ValueError, match="classes=100 with weights='test_ported', which have 10 classes"):
-        keras_preact.PreActResNet20(weights=NAME, classes=100)
+    assert keras_preact.PreActResNet20(weights=NAME, classes=100).output_shape == (None, 100)  # a new classifier
     with pytest.raises(ValueError, match="need stem_activation='none'"):
         keras_preact.PreActResNet20(weights=NAME, stem_activation="shared")
     x = pytorchcv_release["x"]
@@ -149,6 +148,26 @@ def test_convert_command_writes_weights_and_prints_the_builder_call(pytorchcv_re
     assert cli.main([*argv, "--output", keras_file, "--classifier-activation", "none"]) == 0
     loaded = keras.saving.load_model(keras_file)
     np.testing.assert_allclose(np.asarray(loaded(x, training=False)), pytorchcv_release["logits"], atol=1e-4)
+
+
+def test_convert_command_takes_pytorchcvs_release_zip_as_it_is(pytorchcv_release, tmp_path):
+    """The .pth.zip a pytorchcv release downloads converts without unzipping by hand."""
+    output = str(tmp_path / "from-zip.weights.h5")
+    argv = ["--source", "pytorchcv", "--checkpoint", pytorchcv_release["zip"], "--model", "PreActResNet20"]
+    assert cli.main([*argv, "--output", output]) == 0
+    model = keras_preact.PreActResNet20(weights=output, stem_activation="none", classifier_activation=None)
+    x = pytorchcv_release["x"]
+    np.testing.assert_allclose(np.asarray(model(x, training=False)), pytorchcv_release["logits"], atol=1e-4)
+
+
+def test_source_names_the_publisher_as_the_registry_does():
+    """`--source` takes `WeightsInfo.source`'s names (and "torch7", fb.resnet.torch's older name here)."""
+    from keras_preact.weights.publishers import PUBLISHERS, get_publisher
+
+    assert {i.source for i in keras_preact.list_weights(details=True)} - {"keras_preact"} == set(PUBLISHERS)
+    assert get_publisher("torch7") is PUBLISHERS["fb.resnet.torch"]
+    with pytest.raises(ValueError, match=r"Received: source='caffe'; expected one of \('torchvision'"):
+        get_publisher("caffe")
 
 
 @pytest.mark.parametrize(

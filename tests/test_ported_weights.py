@@ -10,6 +10,7 @@ round differently, by up to a few 1e-4 on logits of order 10 in the 164-layer ne
 """
 
 import contextlib
+import importlib
 
 import keras
 import numpy as np
@@ -30,7 +31,8 @@ from peer_checkpoints import (  # noqa: E402
 
 import keras_preact  # noqa: E402
 from keras_preact.weights.convert import check_layers_fit, convert_checkpoint  # noqa: E402
-from keras_preact.weights.sources import share_stem_activation, state_dict_layers  # noqa: E402
+from keras_preact.weights.layout import share_stem_activation, state_dict_layers  # noqa: E402
+from keras_preact.weights.publishers import PUBLISHERS  # noqa: E402
 from keras_preact.weights.torch7_layout import APRIL_2016_LAYOUT, torch7_layers  # noqa: E402
 
 from conftest import default_model, grouped  # noqa: E402
@@ -86,7 +88,7 @@ def test_peer_checkpoint_converts_to_the_same_logits(source, peer, model, family
 def test_torch7_file_converts_to_the_same_logits(layout, tmp_path):
     path, forward = torch7_checkpoint(str(tmp_path), layout)
     x = images("imagenet")
-    keras_model, options = convert_in_float64("torch7", path, "PreActResNet50", x)
+    keras_model, options = convert_in_float64("fb.resnet.torch", path, "PreActResNet50", x)
     assert options == ({} if layout == "paper" else APRIL_2016_LAYOUT)
     np.testing.assert_allclose(logits(keras_model, x), forward(x), rtol=0, atol=1e-4)
 
@@ -110,7 +112,9 @@ def test_every_registered_source_model_fits_the_model_it_loads_into(info, peer):
     source_model = peer_model(info.source, peer)
     state = {k: v.numpy() for k, v in source_model.state_dict().items()}
     version = 2 if info.model.startswith("PreAct") else 1
-    layers = state_dict_layers(info.source, state, version)
+    layers = state_dict_layers(
+        state, importlib.import_module(f"keras_preact.weights.publishers.{info.source}").RULES, version
+    )
     if version == 2:
         # The source's first unit pre-activates itself; the default model (built once
         # per session) has that BN in the stem, with the same variables.
@@ -182,12 +186,12 @@ def test_the_weights_page_lists_every_registration_with_its_facts():
 
 
 def test_every_ported_registration_states_its_source_license_accuracy_and_preprocessing():
-    from keras_preact.weights.ported import SOURCE_FORMATS
-
     infos = [i for i in keras_preact.list_weights(details=True) if i.source != "keras_preact"]
     assert len(infos) == 39
     for info in infos:
-        assert info.source in SOURCE_FORMATS and info.license and info.published_accuracy, info
+        assert (
+            info.source in PUBLISHERS and info.license == PUBLISHERS[info.source].license and info.published_accuracy
+        ), info
         assert info.url.startswith("https://") and info.sha256 is None and info.fetch is not None
         assert (info.source_hash is None) == (info.source in ("timm", "fb.resnet.torch"))
         x = np.full((1, *info.input_shape), 200.0, "float32")

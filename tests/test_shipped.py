@@ -13,7 +13,7 @@ import keras_preact
 from keras_preact import export
 from keras_preact.data import readers
 from keras_preact.models import pretrained
-from keras_preact.weights import shipped_weights
+from keras_preact.weights.shipped import shipped_weights
 
 from conftest import needs_fashion_mnist
 

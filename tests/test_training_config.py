@@ -61,7 +61,7 @@ def test_fashion_mnist_recipes_pair_v1_and_v2_and_divide_lr_by_10_twice(suffix, 
 def test_the_shipped_weights_recipe_is_kept_as_it_was_run():
     import json
 
-    from keras_preact.weights import SHIPPED_INDEX
+    from keras_preact.weights.shipped import SHIPPED_INDEX
 
     with open(SHIPPED_INDEX) as f:
         shipped = json.load(f)["weights"]

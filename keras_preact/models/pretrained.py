@@ -1,14 +1,12 @@
-"""The weights registry the builders read, fetching with a hash check, and strict loading.
+"""The weights registry the builders read, and fetching a registered file with its
+hash checked.
 
 `weights=` of every builder takes None, a registered name, or the path of a Keras
 `.weights.h5` file. A registered name resolves to a URL and a SHA-256: the file is
 fetched into Keras' cache (`$KERAS_HOME/models`, default `~/.keras/models`) and
 verified before use, safely when several processes fetch it at once
-(`keras_preact.models.download`). Loading is strict in both directions:
-Keras itself rejects a file that lacks a layer or has a variable of another shape, and
-`load_weights_strict` also rejects a file that holds layers the model does not have
-(Keras would skip those silently) or lacks a nested container of layers (Keras would
-only warn). Nothing here turns Keras' safe mode off.
+(`keras_preact.models.download`), then loaded strictly
+(`keras_preact.models.strict_loading`).
 
 The registry is filled from above: `keras_preact.weights` registers the weights the
 package ships (and any other source of weights), so that the builders here need not
@@ -18,16 +16,23 @@ import it.
 import dataclasses
 import os
 import re
-import warnings
-
-import h5py
 
 from keras_preact.models.download import cache_lock, cache_path, download, is_intact, remove_temporaries
 from keras_preact.models.preprocessing import DATASET_STATS
+from keras_preact.utils import lazy
+from keras_preact.utils.checks import check_bool, check_choice, check_int, check_type, is_integer, shown
 from keras_preact.utils.files import file_sha256
 
 # (model name, weights name) -> WeightsInfo
 _REGISTRY = {}
+
+
+def _registry():
+    """The registry, filled on its first read by what the layers above asked for
+    (`keras_preact/__init__.py`: the shipped and ported weights, through
+    `lazy.on_import(__name__, ...)`), once every module they need has loaded."""
+    lazy.imported(__name__)
+    return _REGISTRY
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +62,12 @@ class WeightsInfo:
         resize_size, interpolation: the evaluation resize the publisher states
             (the shorter side, before a center crop to `input_shape`); None if
             not stated.
+        crop_pct: the share of the resized shorter side the center crop keeps
+            (timm's `crop_pct`: 224 / 256 for torchvision's 256-then-224); None
+            for no resize (the images come at `input_shape`).
+        test_size, test_crop_pct, test_accuracy: a larger evaluation size the
+            publisher also reports (timm's `test_input_size`), its crop share and
+            its published accuracy there; None where none is published.
         fetch: None to download `url` and check `sha256`; else a function of this
             `WeightsInfo` returning the local path of a verified Keras weights file
             (set for ported weights by `keras_preact.weights`).
@@ -76,6 +87,10 @@ class WeightsInfo:
     builder_options: dict = dataclasses.field(default_factory=dict)
     resize_size: int = None
     interpolation: str = None
+    crop_pct: float = None
+    test_size: int = None
+    test_crop_pct: float = None
+    test_accuracy: str = None
     fetch: object = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
@@ -102,8 +117,22 @@ def register_weights(model, name, *, url, sha256=None, input_shape, classes, pre
         **details: the other `WeightsInfo` fields (source, license, ...).
 
     Raises:
-        ValueError: if `sha256` is not 64 hex digits, or is missing without `fetch`.
+        ValueError: if `sha256` is not 64 hex digits, or is missing without `fetch`;
+            for a model or name that is not a string, an input shape that is not
+            three sizes, a class count below 1 or unknown `preprocessing` statistics.
     """
+    check_type("model", model, str, "a model name")
+    check_type("name", name, str, "a weights name")
+    if not (
+        isinstance(input_shape, (tuple, list))
+        and len(input_shape) == 3
+        and all(is_integer(d) and d > 0 for d in input_shape)
+    ):
+        raise ValueError(
+            f"Received: input_shape={shown(input_shape)}; expected 3 positive ints (height, width, channels)."
+        )
+    classes = check_int("classes", classes, minimum=1)
+    check_choice("preprocessing", preprocessing, DATASET_STATS)
     if fetch is None or sha256 is not None:
         if not re.fullmatch(r"[0-9a-fA-F]{64}", str(sha256)):
             raise ValueError(f"Received: sha256={sha256!r}; expected 64 hexadecimal digits.")
@@ -127,8 +156,15 @@ def list_weights(model=None, details=False):
         model: a model name for its weights only, or None for all.
         details: False for names (of one model) or (model, name) pairs (of all);
             True for their `WeightsInfo` (source, license, published accuracy, ...).
+
+    Raises:
+        ValueError: for a model that is neither None nor a string, or a `details`
+            that is not a bool.
     """
-    keys = sorted(k for k in _REGISTRY if model in (None, k[0]))
+    if model is not None:
+        check_type("model", model, str, "None or a model name")
+    check_bool("details", details)
+    keys = sorted(k for k in _registry() if model in (None, k[0]))
     if details:
         return [_REGISTRY[k] for k in keys]
     return [n for _, n in keys] if model is not None else keys
@@ -146,7 +182,7 @@ def get_weights_info(model, name):
                 f"Received: {argument}={value!r}; expected a string, e.g. "
                 "get_weights_info('PreActResNet20', 'fashion_mnist') (list_weights() lists them)."
             )
-    return _REGISTRY.get((model, name))
+    return _registry().get((model, name))
 
 
 def _check_sha256(path, info):
@@ -187,113 +223,3 @@ def fetch_weights(info):
                 check=lambda path: _check_sha256(path, info),
             )
     return target
-
-
-def _snake_case(name):
-    # The keys Keras gives layers in a weights file (keras.src.utils.naming.to_snake_case).
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    name = re.sub("([a-z])([A-Z])", r"\1_\2", name)
-    return name.lower()
-
-
-def weights_file_keys(model):
-    """Maps the key each layer has in a `.weights.h5` file to the layer's name.
-
-    Keras addresses layers in weights files by class name and position
-    ("conv2d_3"), not by layer name.
-    """
-    keys, used = {}, {}
-    for layer in model.layers:
-        base = _snake_case(type(layer).__name__)
-        count = used.get(base, 0)
-        used[base] = count + 1
-        keys[base if count == 0 else f"{base}_{count}"] = layer.name
-    return keys
-
-
-def _file_layers_with_variables(path):
-    with h5py.File(path, "r") as f:
-        group = f.get("layers", {})
-        found = {}
-        for key in group:
-            shapes = []
-            group[key].visititems(
-                lambda n, obj: shapes.append((n, obj.shape)) if isinstance(obj, h5py.Dataset) else None
-            )
-            if shapes:
-                found[key] = shapes
-        return found
-
-
-# The key of the classifier (the networks' only Dense layer) in a weights file.
-CLASSIFIER_KEY = "dense"
-
-
-# The start of the warning Keras gives for each nested container of a model that a
-# weights file lacks (keras.src.saving.saving_lib._load_container_state).
-SKIPPED_CONTAINER_WARNING = "Skipping nested container"
-
-
-def _load_holding_back_skipped_containers(model, path):
-    """`model.load_weights(path)` with Keras' "Skipping nested container" warnings held
-    back instead of shown; every other warning passes through as usual.
-
-    A file of another architecture draws dozens (one per depth of the graph) before
-    Keras' error; a file that loads with one leaves layers at their initial weights.
-
-    Returns:
-        The held-back messages.
-    """
-    held, show = [], warnings.showwarning
-
-    def hold(message, category, *args, **kwargs):
-        if issubclass(category, UserWarning) and str(message).startswith(SKIPPED_CONTAINER_WARNING):
-            held.append(str(message))
-        else:
-            show(message, category, *args, **kwargs)
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("always", message=SKIPPED_CONTAINER_WARNING, category=UserWarning)
-        warnings.showwarning = hold
-        model.load_weights(path)
-    return held
-
-
-def load_weights_strict(model, path, skip_classifier=False):
-    """Loads a `.weights.h5` file into `model`, refusing any partial load.
-
-    Args:
-        model: the model to load into.
-        path: the weights file.
-        skip_classifier: True to load a file with a classifier into a model built
-            with `include_top=False` (the file's classifier is left out).
-
-    Raises:
-        ValueError: if the file is not a Keras weights file, holds layers the model
-            lacks, or lacks layers / nested containers of layers / has variables of
-            other shapes than the model (the message names the layer). Keras' warnings
-            about skipped nested containers are not shown.
-    """
-    try:
-        in_file = _file_layers_with_variables(path)
-    except OSError as e:
-        raise ValueError(f"Received: weights={path!r}, which is not a Keras weights file: {e}") from None
-    expected = weights_file_keys(model)
-    extra = sorted(set(in_file) - set(expected) - ({CLASSIFIER_KEY} if skip_classifier else set()))
-    if extra:
-        raise ValueError(
-            f"Received: weights={path!r}, a file of another architecture: it holds "
-            f"{len(extra)} layer(s) that {model.name!r} does not have, e.g. {extra[0]!r} with "
-            f"variables {in_file[extra[0]]}."
-        )
-    try:
-        skipped = _load_holding_back_skipped_containers(model, path)
-    except ValueError as e:
-        raise ValueError(f"Received: weights={path!r}, a file that does not fit {model.name!r}: {e}") from None
-    if skipped:
-        raise ValueError(
-            f"Received: weights={path!r}, a file that does not fit {model.name!r}: it lacks "
-            f"{len(skipped)} nested container(s) of layers, which would keep their initial weights. "
-            f"Keras: {skipped[0]}"
-        )

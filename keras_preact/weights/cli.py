@@ -13,19 +13,30 @@ or read-only disk) exits with status 4, leaving no file behind.
 import argparse
 import sys
 
-from keras_preact.models.pretrained import list_weights
-from keras_preact.weights.convert import OutputError, builder_call, convert_checkpoint
-from keras_preact.weights.sources import SOURCES
+from keras_preact.weights.publishers import ALIASES, PUBLISHERS
+from keras_preact.weights.shipped import shipped_weights
 
 EXIT_STORAGE = 4  # as keras-preact-train: the output cannot be written
 
 
+def _catalogue():
+    """(model, weights, source, license, accuracy) of every weight `import keras_preact`
+    registers, read from the shipped index and the publishers' records (no Keras)."""
+    rows = [
+        (e["model"], e["name"], "keras_preact", e.get("license", ""), f"test accuracy {e['test_accuracy']:.2%} (ours)")
+        for e in shipped_weights()
+    ]
+    rows += [
+        (e["model"], e["name"], e["source"], e.get("license") or "", e.get("published_accuracy") or "")
+        for publisher in PUBLISHERS.values()
+        for e in publisher.releases
+    ]
+    return sorted(rows)
+
+
 def weights_table():
     """The registered weights as text rows: model, name, source, license, accuracy."""
-    rows = [("model", "weights", "source", "license", "published accuracy (theirs)")]
-    rows += [
-        (i.model, i.name, i.source, i.license or "", i.published_accuracy or "") for i in list_weights(details=True)
-    ]
+    rows = [("model", "weights", "source", "license", "published accuracy (theirs)"), *_catalogue()]
     widths = [max(len(row[c]) for row in rows) for c in range(4)]
     return "\n".join("  ".join(v.ljust(w) for v, w in zip(row[:4], widths)) + "  " + row[4] for row in rows)
 
@@ -38,8 +49,13 @@ def run(argv=None):
         "keras_preact model. Nothing from the checkpoint is run.",
     )
     parser.add_argument("--list", action="store_true", help="print the registered weights and exit")
-    parser.add_argument("--source", choices=SOURCES, help="who wrote the checkpoint (torch7: fb.resnet.torch .t7)")
-    parser.add_argument("--checkpoint", metavar="FILE", help=".pth, .safetensors or .t7")
+    parser.add_argument(
+        "--source",
+        type=lambda name: ALIASES.get(name, name),
+        choices=tuple(PUBLISHERS),
+        help="who published the checkpoint: " + "; ".join(f"{p.name}: {p.files}" for p in PUBLISHERS.values()),
+    )
+    parser.add_argument("--checkpoint", metavar="FILE", help="the publisher's file (see --source)")
     parser.add_argument("--model", help="the keras_preact model name, e.g. ResNet50, PreActResNet200")
     parser.add_argument("--output", metavar="OUT", help="ending in .keras (the model) or .weights.h5 (its weights)")
     parser.add_argument(
@@ -56,6 +72,8 @@ def run(argv=None):
     if missing:
         parser.error(f"the following arguments are required: {', '.join(missing)}")
     activation = None if args.classifier_activation == "none" else args.classifier_activation
+    from keras_preact.weights.convert import OutputError, builder_call, convert_checkpoint  # Keras: after parsing
+
     try:
         _, options = convert_checkpoint(args.source, args.checkpoint, args.model, args.output, activation)
     except OutputError as e:

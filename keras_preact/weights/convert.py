@@ -5,8 +5,8 @@ function behind `keras-preact-convert` and behind the ported `weights=` names.
     convert_checkpoint("pytorchcv", "preresnet20_cifar10-0651-76cec68d.pth",
                        "PreActResNet20", output="preresnet20.weights.h5")
 
-The model is built with the builder options the checkpoint's layout needs
-(`keras_preact.weights.sources`), so it computes what the source model computes, on
+The model is built with the builder options the checkpoint's layout needs (its
+publisher's record, `keras_preact.weights.publishers`), so it computes what the source model computes, on
 the same preprocessed input, and every variable of it comes from the checkpoint.
 """
 
@@ -20,64 +20,55 @@ import numpy as np
 from keras_preact.models.registry import get_model, model_arguments
 from keras_preact.models.specs import get_spec
 from keras_preact.utils.files import atomic_write
-from keras_preact.weights.formats.limits import CheckpointError, reading, shorten
-from keras_preact.weights.sources import SOURCES, read_checkpoint, share_stem_activation, state_dict_layers
-from keras_preact.weights.torch7_layout import torch7_layers
+from keras_preact.weights.formats.limits import CheckpointError, read_regular_file, reading, shorten
+from keras_preact.weights.publishers import get_publisher
 
-# source -> the (family, version) of the models its checkpoints hold
-SOURCE_MODELS = {
-    "torchvision": {("imagenet", 1)},
-    "timm": {("imagenet", 2)},
-    "pytorchcv": {("cifar", 1), ("cifar", 2)},
-    "torch7": {("imagenet", 2)},
-}
 OUTPUT_SUFFIXES = (".keras", ".weights.h5")
 
 
-def checkpoint_layers(source, checkpoint, model):
+def read_source(source, checkpoint):
+    """The bytes of a publisher's checkpoint file, unpacked (`Publisher.unpack`: the
+    .pth inside pytorchcv's release zip), read within the readers' bounds."""
+    with reading(checkpoint, f"{source} checkpoint"):
+        return get_publisher(source).unpack(read_regular_file(checkpoint), checkpoint)
+
+
+def checkpoint_layers(source, checkpoint, model, data=None):
     """Reads a checkpoint and maps it onto the layers of the named model.
 
     Args:
-        source: one of `SOURCES`.
+        source: the publisher, one of `PUBLISHERS` ("torchvision", "timm",
+            "pytorchcv", "fb.resnet.torch").
         checkpoint: the checkpoint file.
         model: a model name, e.g. "ResNet50", "PreActResNet20".
+        data: the checkpoint's bytes if already read (`read_source`).
 
     Returns:
         ({Keras layer name: arrays}, the builder options its layout needs).
 
     Raises:
-        ValueError: for an unknown source, a model the source does not release, a
-            file that is not such a checkpoint, or an unsafe file.
+        ValueError: for an unknown publisher or a model it does not release;
+            `CheckpointError` (a ValueError) for a file that is damaged, hostile or
+            not such a checkpoint, or whose values no trained network holds.
     """
-    if source not in SOURCES:
-        raise ValueError(f"Received: source={source!r}; expected one of {SOURCES}.")
+    publisher = get_publisher(source)
     arch = model_arguments(model)
-    if (arch["family"], arch["version"]) not in SOURCE_MODELS[source]:
-        kinds = ", ".join(f"version {v} {f}" for f, v in sorted(SOURCE_MODELS[source]))
-        raise ValueError(f"Received: model={model!r} with source={source!r}; {source} checkpoints hold {kinds} models.")
-    contents = read_checkpoint(source, checkpoint)
-    with reading(checkpoint, f"{source} ResNet checkpoint"):
+    if (arch["family"], arch["version"]) not in publisher.models:
+        kinds = ", ".join(f"version {v} {f}" for f, v in sorted(publisher.models))
+        raise ValueError(
+            f"Received: model={model!r} with source={source!r}; {publisher.name} checkpoints hold {kinds} models."
+        )
+    data = read_source(source, checkpoint) if data is None else data
+    contents = publisher.read(data, checkpoint)
+    with reading(checkpoint, f"{publisher.name} ResNet checkpoint"):
         try:
-            layers, options = _mapped_layers(source, contents, arch)
+            layers, options = publisher.layers(contents, arch)
         except CheckpointError:
             raise
         except ValueError as e:  # the layout's own refusals, said of this file
             raise CheckpointError(checkpoint, str(e)) from None
         check_values(layers, checkpoint)
     return layers, options
-
-
-def _mapped_layers(source, contents, arch):
-    if source == "torch7":
-        return torch7_layers(contents)
-    layers = state_dict_layers(source, contents, arch["version"])
-    if arch["version"] == 1:
-        return layers, {}
-    # The source's first unit pre-activates itself. With a projection and no max-pool
-    # before it, that equals the paper's shared stem activation exactly.
-    if arch["family"] == "cifar" and "stage1_unit1_shortcut_conv" in layers:
-        return share_stem_activation(layers), {}
-    return layers, {"stem_activation": "none"}
 
 
 def check_values(layers, checkpoint="checkpoint"):
@@ -177,9 +168,11 @@ def convert_checkpoint(source, checkpoint, model, output=None, classifier_activa
     """Converts a released checkpoint into a Keras model of the builders.
 
     Args:
-        source: "torchvision", "timm", "pytorchcv" or "torch7".
-        checkpoint: the file: a `.pth` (torchvision, pytorchcv; either layout of
-            `torch.save`), a `.safetensors` or `.pth` (timm), a `.t7` (torch7).
+        source: the publisher: "torchvision", "timm", "pytorchcv" or
+            "fb.resnet.torch" ("torch7", its older name here, is accepted).
+        checkpoint: the file: a `.pth` (torchvision; pytorchcv, or its release
+            `.pth.zip`; either layout of `torch.save`), a `.safetensors` or `.pth`
+            (timm), a `.t7` (fb.resnet.torch).
         model: the model name, e.g. "ResNet50", "PreActResNet200".
         output: None, or a path ending in ".keras" (the whole model) or
             ".weights.h5" (its weights; `builder_call` gives the call that loads them).

@@ -1,4 +1,4 @@
-"""Weights: the files the package ships, registered so the builders find them by name.
+"""The weights files the package ships, registered so the builders find them by name.
 
 `weights="fashion_mnist"` on `keras_preact.PreActResNet20` resolves through the registry
 of `keras_preact.models.pretrained`. This package fills it: `register_shipped_weights()`
@@ -9,8 +9,6 @@ the same SHA-256-checked Keras cache as a download.
 
 import json
 import os
-
-from keras_preact.models.pretrained import register_weights
 
 SHIPPED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "files")
 SHIPPED_INDEX = os.path.join(SHIPPED_DIR, "weights.json")
@@ -30,6 +28,8 @@ def register_shipped_weights(index_path=SHIPPED_INDEX):
     Returns:
         The `WeightsInfo` registrations.
     """
+    from keras_preact.models.pretrained import register_weights  # Keras; the index alone needs none
+
     return [
         register_weights(
             entry["model"],

@@ -28,9 +28,8 @@ Torch's kernels did.
 import numpy as np
 
 from keras_preact.weights.formats.torch7 import TorchObject
-from keras_preact.weights.sources import BN_EPSILON, conv_kernel, dense_weights
+from keras_preact.weights.layout import BN_EPSILON, conv_kernel, dense_weights
 
-PAPER_LAYOUT = {}
 APRIL_2016_LAYOUT = {"stem_activation": "separate", "downsample_shortcut": "input_projection"}
 SKIPPED = ("ReLU", "SpatialMaxPooling", "SpatialAveragePooling", "View", "Copy", "Dropout", "Reshape")
 
@@ -119,7 +118,7 @@ def _layout(units):
         and all(w == ("block" if p else "residual") for w, p in zip(where[1:], projection[1:]))
         and set(projection) <= {0, 1}
     ):
-        return PAPER_LAYOUT
+        return {}  # the paper's: no options beyond the defaults
     if all(w == "residual" for w in where) and set(projection) <= {0, 2}:
         return APRIL_2016_LAYOUT
     raise ValueError(

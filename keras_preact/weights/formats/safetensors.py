@@ -95,7 +95,12 @@ def load(path):
             an unknown dtype, or has a tensor outside the data or overlapping another.
     """
     with reading(path, KIND):
-        data = read_regular_file(path)
+        return loads(read_regular_file(path), path)
+
+
+def loads(data, path):
+    """`load` of a file's bytes already in memory (`path` names it in messages)."""
+    with reading(path, KIND):
         header, start = _header(data, path)
         body = memoryview(data)[start:]
         entries = {name: _entry(name, e, len(body), path) for name, e in header.items() if name != "__metadata__"}

@@ -192,4 +192,10 @@ def load(path):
             declares more than it holds (`limits`) or holds a Lua function.
     """
     with reading(path, KIND):
-        return _Reader(read_regular_file(path), path).read()
+        return loads(read_regular_file(path), path)
+
+
+def loads(data, path):
+    """`load` of a file's bytes already in memory (`path` names it in messages)."""
+    with reading(path, KIND):
+        return _Reader(data, path).read()

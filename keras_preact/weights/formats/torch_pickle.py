@@ -273,7 +273,12 @@ def load(path):
             declares more than it holds (`limits`).
     """
     with reading(path, KIND):
-        data = read_regular_file(path)
+        return loads(read_regular_file(path), path)
+
+
+def loads(data, path):
+    """`load` of a file's bytes already in memory (`path` names it in messages)."""
+    with reading(path, KIND):
         budget = Budget(path, len(data))
         if zipfile.is_zipfile(io.BytesIO(data)):
             return _read_zip(data, path, budget)
