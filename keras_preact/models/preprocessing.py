@@ -7,11 +7,13 @@ training images. The training pipelines call this same function, so a model trai
 here sees at serving time exactly what it saw in training.
 """
 
+import warnings
+
 import numpy as np
 from keras import backend, layers, ops
 
 from keras_preact.models.graph import all_layers, check_model
-from keras_preact.utils.checks import check_choice, shown
+from keras_preact.utils.checks import check_choice, check_type, shown
 
 # dataset: (per-channel mean, per-channel std), on the 0-255 scale.
 DATASET_STATS = {
@@ -27,6 +29,11 @@ DATASET_STATS = {
 }
 
 
+class _DefaultDataset(str):
+    """`preprocess_input`'s default dataset, "imagenet", told apart from one passed."""
+
+
+DEFAULT_DATASET = _DefaultDataset("imagenet")
 NORMALIZATION_LAYER = "input_normalization"
 DATA_FORMATS = ("channels_last", "channels_first")
 
@@ -95,8 +102,59 @@ def check_channels(received, shape, dataset, data_format):
         )
 
 
-def preprocess_input(x, dataset="imagenet", data_format=None):
-    """Normalises images with the per-channel statistics of a dataset.
+def registered_weights(model, weights):
+    """The `WeightsInfo` of a registered (model, weights) pair.
+
+    Raises:
+        ValueError: naming `model` or `weights` when the pair is not registered.
+    """
+    from keras_preact.models.pretrained import get_weights_info  # it imports this module
+
+    check_type("model", model, str, "a registered model name, e.g. 'PreActResNet50'")
+    check_type("weights", weights, str, "a registered weights name, e.g. 'imagenet'")
+    info = get_weights_info(model, weights)
+    if info is None:
+        raise ValueError(
+            f"Received: model={model!r}, weights={weights!r}; expected a registered pair, e.g. "
+            "model='PreActResNet50', weights='imagenet' (keras_preact.list_weights() lists them)."
+        )
+    return info
+
+
+def _dataset_of(dataset, model, weights):
+    """The statistics `preprocess_input` applies: those of the registered weights
+    when `model` and `weights` are given (`dataset`, if also given, must agree)."""
+    if model is None and weights is None:
+        return dataset
+    if model is None or weights is None:
+        raise ValueError(
+            f"Received: model={model!r}, weights={weights!r}; expected both (a registered pair) or neither."
+        )
+    needed = registered_weights(model, weights).preprocessing
+    if dataset is not DEFAULT_DATASET and dataset != needed:
+        raise ValueError(
+            f"Received: dataset={shown(dataset)} with model={model!r}, weights={weights!r}, whose inputs "
+            f"need {needed!r}; expected dataset={needed!r}, or no dataset."
+        )
+    return needed
+
+
+def _warn_of_the_default():
+    warnings.warn(
+        "preprocess_input(x) without a dataset normalises with ImageNet's mean/std, which torchvision's and "
+        "fb.resnet.torch's weights need, but not timm's (PreActResNet50/101 weights='imagenet': "
+        "'imagenet_inception', [-1, 1]) nor pytorchcv's ('cifar_pytorchcv'). Pass dataset=..., or "
+        "model=... and weights=... for the statistics of registered weights.",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
+def preprocess_input(x, dataset=DEFAULT_DATASET, data_format=None, *, model=None, weights=None):
+    """Normalises images with the per-channel statistics of a dataset, or of
+    registered weights.
+
+        x = preprocess_input(images, model="PreActResNet50", weights="imagenet")  # timm's: [-1, 1]
 
     Not `keras.applications.resnet_v2.preprocess_input`, which maps [0, 255] to
     [-1, 1]: the weights here were trained on `(x - mean) / std` with the dataset's
@@ -112,17 +170,27 @@ def preprocess_input(x, dataset="imagenet", data_format=None):
             "fashion_mnist", or the statistics of ported weights,
             "imagenet_inception" (timm) and "cifar_pytorchcv" (pytorchcv). The
             `preprocessing` of registered weights (`get_weights_info`) names theirs.
+            Without `dataset`, `model` or `weights` it is "imagenet", with a
+            warning: the keras.applications habit `preprocess_input(x)` is wrong
+            for timm's and pytorchcv's ported weights.
         data_format: "channels_last" or "channels_first"; None reads
             `keras.config.image_data_format()`.
+        model, weights: a registered model name and weights name (both or
+            neither), e.g. "PreActResNet50", "imagenet": their statistics
+            (`get_weights_info(model, weights).preprocessing`), as timm's
+            `resolve_data_config` gives a pretrained model's mean/std.
 
     Returns:
         float32 `(x - mean) / std`: a NumPy array for NumPy input, else a tensor.
 
     Raises:
         ValueError: for an unknown dataset or data format, `x` that is not an array
-            or tensor of numbers of rank 3 or more, or when the channel count of `x`
-            differs from the dataset's.
+            or tensor of numbers of rank 3 or more, when the channel count of `x`
+            differs from the dataset's, for an unregistered (model, weights) pair or
+            a `dataset` that disagrees with it.
     """
+    default = dataset is DEFAULT_DATASET and model is None and weights is None
+    dataset = _dataset_of(dataset, model, weights)
     check_choice("dataset", dataset, DATASET_STATS)
     data_format = backend.image_data_format() if data_format is None else data_format
     check_choice("data_format", data_format, DATA_FORMATS)
@@ -133,6 +201,8 @@ def preprocess_input(x, dataset="imagenet", data_format=None):
     mean, std = (np.asarray(v, "float32") for v in DATASET_STATS[dataset])
     if data_format == "channels_first":
         mean, std = mean[:, None, None], std[:, None, None]
+    if default:
+        _warn_of_the_default()
     if isinstance(x, np.ndarray):
         return ((x.astype("float32") - mean) / std).astype("float32")
     return (ops.cast(x, "float32") - mean) / std
