@@ -99,6 +99,14 @@ FUNCTION_CASES = [
     case(lambda m, v: keras_preact.preprocess_input(X, v), "dataset", ["cifar10"], "preprocess_input-dataset-list"),
     case(lambda m, v: keras_preact.preprocess_input(X, v), "dataset", None, "preprocess_input-dataset-None"),
     case(lambda m, v: keras_preact.preprocess_input(X, "cifar10", v), "data_format", ["channels_last"], "data_format"),
+    case(lambda m, v: keras_preact.preprocess_input(X, model=v, weights="imagenet"), "model", 50, "preprocess-model"),
+    case(
+        lambda m, v: keras_preact.preprocess_input(X, v, model="ResNet50", weights="imagenet"), "dataset", "svhn", "ds"
+    ),
+    case(lambda m, v: keras_preact.eval_transform(v, "imagenet"), "model", None, "eval_transform-model-None"),
+    case(lambda m, v: keras_preact.eval_transform("ResNet50", v), "weights", ["imagenet"], "eval_transform-weights"),
+    case(lambda m, v: keras_preact.eval_transform("ResNet50", "imagenet", v), "size", "224", "eval_transform-size-str"),
+    case(lambda m, v: keras_preact.eval_transform("ResNet50", "imagenet", v), "size", 0, "eval_transform-size-0"),
     case(lambda m, v: keras_preact.decode_predictions(np.zeros((1, 10)), 3, v), "dataset", ["cifar10"], "decode-ds"),
     case(lambda m, v: keras_preact.decode_predictions(np.zeros((1, 10)), v, "cifar10"), "top", "3", "decode-top"),
     case(lambda m, v: keras_preact.decode_predictions(v, 3, "cifar10"), "preds", None, "decode-preds-None"),
@@ -110,6 +118,7 @@ FUNCTION_CASES = [
     case(lambda m, v: keras_preact.feature_extractor(v), "model", None, "feature_extractor-None"),
     case(lambda m, v: keras_preact.feature_extractor(v), "model", "PreActResNet20", "feature_extractor-str"),
     case(lambda m, v: pyramid_outputs(v), "model", [1], "pyramid_outputs-list"),
+    case(lambda m, v: keras_preact.pyramid_outputs(v), "model", "PreActResNet20", "pyramid_outputs-str"),
     case(lambda m, v: includes_preprocessing(v), "model", None, "includes_preprocessing-None"),
     case(lambda m, v: keras_preact.freeze_batch_norm(v), "model", None, "freeze_batch_norm-None"),
     case(lambda m, v: keras_preact.freeze_batch_norm(v), "model", "PreActResNet20", "freeze_batch_norm-str"),
@@ -139,7 +148,8 @@ def test_a_wrong_argument_raises_one_value_error_naming_it(models, call, argumen
 # What the cases call, by the name keras_preact exports; the weights registry
 # (models/pretrained.py) and the weights layer's convert_checkpoint are checked elsewhere.
 COVERED = {
-    "build_resnet", "get_model", "list_models", "preprocess_input", "decode_predictions", "feature_extractor",
+    "build_resnet", "eval_transform", "get_model", "list_models", "preprocess_input", "decode_predictions",
+    "feature_extractor", "pyramid_outputs",
     "freeze_batch_norm", "sync_batch_norm", "prepare_fit", "DropPath", "DropPathAdd", "GatedAdd", "ZeroPadShortcut",
 }  # fmt: skip
 NOT_HERE = {"convert_checkpoint", "get_weights_info", "list_weights", "register_weights"}

@@ -1,5 +1,9 @@
 """keras_preact.training.optimizers.SGD: Keras' SGD, with the momentum update as one op on TF."""
 
+import os
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -57,7 +61,48 @@ def test_sgd_checkpoints_are_keras_sgd_checkpoints(tmp_path):
     assert [float(m.numpy().flat[0]) for m in read.momentums] == [0.5, 1.5]
 
 
-def test_sgd_serializes():
+def test_sgd_serializes_as_keras_sgd():
     optimizer = optimizers.SGD(0.05, momentum=0.9)
-    restored = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
-    assert type(restored) is optimizers.SGD and restored.momentum == 0.9
+    config = keras.optimizers.serialize(optimizer)
+    assert (config["module"], config["class_name"], config.get("registered_name")) == ("keras.optimizers", "SGD", None)
+    restored = keras.optimizers.deserialize(config)
+    assert type(restored) is keras.optimizers.SGD and restored.get_config() == optimizer.get_config()
+    # Keras' own SGD is still saved and loaded as itself
+    assert keras.optimizers.serialize(keras.optimizers.SGD())["class_name"] == "SGD"
+
+
+# Runs with keras_preact unimportable: the compiled model's file, and its optimizer state.
+LOADER = """
+import sys
+sys.modules["keras_preact"] = None  # any import of the package fails
+import keras
+model = keras.saving.load_model(sys.argv[1])
+print(type(model.optimizer).__name__, model.optimizer.momentum, int(model.optimizer.iterations))
+"""
+
+
+def _compiled_model_file(tmp_path):
+    """A small model compiled with the package's SGD, trained one step and saved."""
+    model = keras_preact.build_resnet(8, family="cifar", input_shape=(8, 8, 3), classes=3)
+    model.compile(optimizer=optimizers.SGD(0.05, momentum=0.9), loss="sparse_categorical_crossentropy")
+    model.fit(np.zeros((2, 8, 8, 3), "float32"), np.zeros(2, "int32"), verbose=0)
+    model.save(tmp_path / "compiled.keras")
+    return tmp_path / "compiled.keras"
+
+
+def test_compiled_model_reloads_with_keras_sgd(tmp_path):
+    loaded = keras.saving.load_model(_compiled_model_file(tmp_path))
+    assert type(loaded.optimizer) is keras.optimizers.SGD
+    assert loaded.optimizer.momentum == 0.9 and int(loaded.optimizer.iterations) == 1
+
+
+@pytest.mark.slow
+def test_compiled_model_loads_without_the_package(tmp_path):
+    path = _compiled_model_file(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-c", LOADER, str(path)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": "", "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split()[-3:] == ["SGD", "0.9", "1"]

@@ -15,7 +15,6 @@ from keras_preact.models import pretrained
         ({"input_shape": (8, 8)}, r"input_shape=\(8, 8\); expected 3 dimensions"),
         ({"input_shape": (8, 8, None)}, r"the channel count must be known"),
         ({"pooling": "mean"}, r"pooling='mean'; expected one of \(None, 'avg', 'max'\)"),
-        ({"pooling": "max"}, r"pooling='max' with include_top=True"),
         ({"classes": 0}, r"classes=0; expected a positive int"),
         ({"classes": 10.0}, r"classes=10.0"),
         ({"classifier_activation": "softmaxx"}, r"classifier_activation='softmaxx'"),
@@ -149,3 +148,32 @@ def test_channels_first(monkeypatch):
     model = keras_preact.PreActResNet20(input_shape=(3, 8, 8), include_top=False)
     assert model.output_shape == (None, 64, 2, 2)
     assert model.get_layer("post_bn").axis in (1, [1])
+
+
+def test_pooling_is_ignored_with_the_classifier_as_in_keras_applications():
+    kwargs = {"weights": None, "include_top": True, "pooling": "max", "input_shape": (32, 32, 3)}
+    reference = keras.applications.ResNet50(**kwargs)
+    model = keras_preact.ResNet50(**kwargs)
+    assert [layer.name for layer in model.layers[-2:]] == [layer.name for layer in reference.layers[-2:]]
+    assert model.output_shape == reference.output_shape == (None, 1000)
+    assert isinstance(model.get_layer("avg_pool"), keras.layers.GlobalAveragePooling2D)
+    assert "max_pool" not in [layer.name for layer in model.layers]
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_classifier_output_is_float32_under_mixed_precision(policy):
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        model = keras_preact.PreActResNet20(input_shape=(8, 8, 3))
+        logits = keras_preact.PreActResNet20(input_shape=(8, 8, 3), classifier_activation=None)
+        features = keras_preact.PreActResNet20(input_shape=(8, 8, 3), include_top=False, pooling="avg")
+    finally:
+        keras.config.set_dtype_policy(previous)
+    compute = policy.removeprefix("mixed_")
+    assert model.get_layer("post_relu").output.dtype == compute  # the body stays in the policy
+    assert model.output.dtype == logits.output.dtype == "float32"
+    assert keras.ops.convert_to_numpy(model(np.ones((2, 8, 8, 3), "float32"))).dtype == np.float32
+    assert model.get_layer("predictions").kernel.dtype == "float32"
+    assert features.output.dtype == compute  # no classifier: the features keep the policy's dtype
+    assert keras_preact.PreActResNet20(input_shape=(8, 8, 3)).get_layer("predictions").dtype_policy.name == "float32"

@@ -15,13 +15,14 @@ from keras_preact.models.pretrained import (
     WeightsInfo,
     get_weights_info,
     list_weights,
-    load_weights_strict,
     register_weights,
     unregister_weights,
 )
 from keras_preact.models.registry import BUILDERS, MODELS, get_model, list_models, model_arguments
 from keras_preact.models.resnet import build_resnet
 from keras_preact.models.specs import ResNetSpec, get_spec
+from keras_preact.models.strict_loading import load_weights_strict
+from keras_preact.models.transforms import eval_transform
 
 __all__ = [
     "build_resnet",
@@ -32,6 +33,7 @@ __all__ = [
     "freeze_batch_norm",
     "DropPath",
     "DropPathAdd",
+    "eval_transform",
     "GatedAdd",
     "get_model",
     "get_spec",

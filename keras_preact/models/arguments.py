@@ -260,24 +260,17 @@ def resolve_input_shape(input_shape, input_tensor, spec, info, data_format):
 
 
 def resolve_head(include_top, pooling, classes, classifier_activation, spec, info):
-    """Validates the head arguments; returns the number of classes."""
+    """Validates the head arguments; returns the number of classes.
+
+    With `include_top=True`, `pooling` is checked but not used (the classifier reads
+    global average pooling, [1]), as keras.applications ignores it there.
+    """
     check_bool("include_top", include_top)
     check_choice("pooling", pooling, POOLINGS)
-    if include_top and pooling == "max":
-        raise ValueError(
-            "Received: pooling='max' with include_top=True; the classifier uses global "
-            "average pooling ([1]). Pass include_top=False for max pooling."
-        )
     if classes is None:
         classes = info.classes if info is not None else DEFAULT_CLASSES[spec.family]
     if not is_integer(classes) or classes < 1:
         raise ValueError(f"Received: classes={classes!r}; expected a positive int.")
-    if info is not None and include_top and classes != info.classes:
-        raise ValueError(
-            f"Received: classes={classes} with weights={info.name!r}, which have {info.classes} "
-            f"classes. Pass classes={info.classes}, or include_top=False to put your own "
-            "classifier on top."
-        )
     if include_top and classifier_activation is not None:
         try:
             keras.activations.get(classifier_activation)

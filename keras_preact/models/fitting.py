@@ -14,6 +14,8 @@ For the step itself, TensorFlow users save more with the package's SGD
 is what the package's trainer uses (docs/using-the-models.md has the figures).
 """
 
+import contextlib
+
 import keras
 from keras import tree
 from keras.src import backend  # compute_output_spec: what Keras' own _symbolic_build calls
@@ -87,6 +89,14 @@ def prepare_fit(model, x, y, sample_weight=None):
     backend.compute_output_spec(model.compute_metrics, x, y, y_pred, sample_weight=sample_weight)
     backend.compute_output_spec(model.compute_loss, x, y, y_pred, sample_weight=sample_weight, training=False)
     if not model.optimizer.built:
-        with model.distribute_strategy.scope():  # the slots beside the variables, as fit builds them
+        with _strategy_scope(model):  # the slots beside the variables, as fit builds them
             model.optimizer.build(model.trainable_variables)
     return model
+
+
+def _strategy_scope(model):
+    """The scope of the model's `tf.distribute` strategy on TensorFlow; elsewhere (JAX,
+    PyTorch models have no `distribute_strategy`) an empty context, as Keras' own
+    `_symbolic_build` builds the optimizer there."""
+    strategy = getattr(model, "distribute_strategy", None)
+    return strategy.scope() if strategy is not None else contextlib.nullcontext()

@@ -41,7 +41,7 @@ import sys
 import keras
 from keras import layers
 
-from keras_preact.models import arguments, pretrained, specs, units
+from keras_preact.models import arguments, pretrained, specs, strict_loading, units
 from keras_preact.models.features import pyramid_outputs
 from keras_preact.models.layers import LayerFactory, PaddedMaxPooling2D
 from keras_preact.models.preprocessing import check_channels, normalization_layer
@@ -91,13 +91,30 @@ def _stem(x, spec, factory, activation=True):
     return x
 
 
+def _load_weights(model, path, include_top, new_classifier):
+    """Loads a weights file strictly: with `new_classifier`, into the model up to the
+    classifier's input (the file's classifier is left out)."""
+    body = keras.Model(model.inputs, model.get_layer("predictions").input) if new_classifier else model
+    strict_loading.load_weights_strict(body, path, skip_classifier=new_classifier or not include_top)
+
+
+def _classifier_dtype():
+    """The classifier's dtype: "float32" under a mixed-precision policy (Keras' guide:
+    the output layer in float32, for a stable softmax and loss), else None (the policy's)."""
+    policy = keras.config.dtype_policy()
+    return "float32" if policy.compute_dtype != policy.variable_dtype else None
+
+
 def _head(x, include_top, pooling, classes, classifier_activation, data_format):
+    """Global pooling and the classifier. With `include_top`, `pooling` is ignored (as
+    keras.applications does): the classifier reads global average pooling."""
     if include_top or pooling == "avg":
         x = layers.GlobalAveragePooling2D(data_format=data_format, name="avg_pool")(x)
     elif pooling == "max":
         x = layers.GlobalMaxPooling2D(data_format=data_format, name="max_pool")(x)
     if include_top:
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+        dtype = _classifier_dtype()
+        x = layers.Dense(classes, activation=classifier_activation, dtype=dtype, name="predictions")(x)
     return x
 
 
@@ -160,10 +177,15 @@ def build_resnet(
         input_shape: optional (height, width, channels) (channels first under
             "channels_first"); defaults to 224x224x3 (ImageNet), 32x32x3
             (CIFAR) or the weights' shape.
-        pooling: with include_top=False: None (4-D feature map), "avg" or "max".
+        pooling: with include_top=False: None (4-D feature map), "avg" or "max";
+            ignored with include_top=True (as in keras.applications).
         classes: classifier outputs; defaults to 1000 (ImageNet), 10 (CIFAR) or
-            the weights' classes.
+            the weights' classes. Other than the registered weights' classes: every
+            layer but the classifier is loaded, and the new classifier keeps the
+            builder's initialisation (as timm's `num_classes=` and keras-hub do).
         classifier_activation: activation of the classifier; None for logits.
+            Under a mixed-precision policy the classifier computes in float32, so
+            the model's output is float32.
         name: model name; defaults to e.g. "preact_resnet164".
         norm: the BatchNormalization layer: "fused" (default;
             `keras_preact.models.batch_norm.BatchNormalization`, fused TensorFlow
@@ -202,7 +224,7 @@ def build_resnet(
 
     Returns:
         A `keras.Model`. Built with `include_top=False`, it has `pyramid_outputs`:
-        {"P1": ..., ...}, the per-stage feature maps of
+        {"P1": ..., ...} ("P0", ... for CIFAR), the per-stage feature maps of
         `keras_preact.models.features` (`feature_extractor(model)` gives a model of them).
 
     Raises:
@@ -268,7 +290,8 @@ def build_resnet(
     if info is not None:
         weights_path = pretrained.fetch_weights(info)
     if weights_path is not None:
-        pretrained.load_weights_strict(model, weights_path, skip_classifier=not include_top)
+        new_classifier = include_top and info is not None and classes != info.classes
+        _load_weights(model, weights_path, include_top, new_classifier)
     if not include_top:
         model.pyramid_outputs = pyramid_outputs(model)
     return model

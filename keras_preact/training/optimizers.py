@@ -11,6 +11,10 @@ traced ops and variable reads. ResNet-1001 has 3,005 trainable variables, so thi
 about a third of the graph that its first training step traces and instantiates.
 Nesterov momentum, sparse gradients, other backends and variables whose dtype differs
 from the gradient's take Keras' path.
+
+Saved configs (a compiled model's `.keras` file) name it `keras.optimizers.SGD`, as
+`keras_preact.models.batch_norm` does for its BatchNormalization: the file loads with
+Keras alone, and loaded it is Keras' SGD (the same arguments and variables).
 """
 
 import keras
@@ -37,3 +41,20 @@ class SGD(keras.optimizers.SGD):
             grad=tf.cast(gradient, dtype),
             momentum=tf.cast(self.momentum, dtype),
         )
+
+
+def _save_as_keras_sgd():
+    """Enters `SGD` in Keras' table of public symbols (`keras.src.api_export`) under the
+    name of the class it subclasses, so Keras serialises it as "keras.optimizers.SGD"
+    instead of the registered custom name "keras_preact>SGD". Only the name-by-class
+    direction: loading "keras.optimizers.SGD" still gives Keras' class."""
+    try:
+        from keras.src import api_export
+    except ImportError:  # another Keras layout: configs keep the registered custom name
+        return
+    table = getattr(api_export, "REGISTERED_OBJS_TO_NAMES", None)
+    if isinstance(table, dict):
+        table[SGD] = "keras.optimizers.SGD"
+
+
+_save_as_keras_sgd()
