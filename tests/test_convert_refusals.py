@@ -72,16 +72,25 @@ def _mount_tmpfs(directory, size):
 TF_NOTICE = re.compile(r"^[IWE]\d{4} |^WARNING: All log messages before absl")
 
 
-@pytest.fixture
-def full_disk(tmp_path):
-    """A 200 KB tmpfs (the converted ResNet-20 takes about 1.1 MB), unmounted after."""
-    directory = tmp_path / "full"
+def _tmpfs(directory, options):
+    """Mounts a tmpfs with `options` at `directory`; yields it, unmounts it after."""
     directory.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(directory)], capture_output=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(directory)], capture_output=True)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
     yield directory
     subprocess.run(["umount", str(directory)], check=True)
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 200 KB tmpfs (the converted ResNet-20 takes about 1.1 MB)."""
+    yield from _tmpfs(tmp_path / "full", "size=200k")
+
+
+@pytest.fixture
+def read_only_disk(tmp_path):
+    yield from _tmpfs(tmp_path / "read-only", "ro")
 
 
 @pytest.mark.slow
@@ -133,3 +142,12 @@ def test_the_converted_weights_file_equals_keras_own(resnet20_state, tmp_path):
         reloaded.load_weights(tmp_path / f"{name}.weights.h5")
         for a, b in zip(model.get_weights(), reloaded.get_weights()):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("suffix", [".weights.h5", ".keras"])
+def test_a_read_only_disk_returns_4_with_one_line(resnet20_state, tmp_path, read_only_disk, suffix, capsys):
+    path = _saved(resnet20_state, tmp_path / "r20.pth")
+    argv = ["--source", "pytorchcv", "--checkpoint", path, "--model", "ResNet20"]
+    assert cli.run([*argv, "--output", str(read_only_disk / f"r20{suffix}")]) == 4
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Read-only file system" in err[0] and os.listdir(read_only_disk) == []
