@@ -58,7 +58,7 @@ _MODELS_NAMES = (
 # The subpackages and entry modules: `from keras_preact import demo` imports only that.
 _SUBPACKAGES = (
     *("data", "datasets", "export", "models", "training", "utils", "weights"),
-    *("demo", "diagnostics", "train"),
+    *("demo", "diagnostics", "evaluate", "predict", "train"),
 )
 
 

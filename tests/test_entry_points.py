@@ -28,6 +28,8 @@ def test_console_scripts_point_at_functions_that_exist():
         "keras-preact-export",
         "keras-preact-diagnostics",
         "keras-preact-convert",
+        "keras-preact-evaluate",
+        "keras-preact-predict",
     }
     for target in scripts.values():
         module, function = target.split(":")

@@ -67,10 +67,16 @@ def eval_transform(model, weights, size=None):
     Raises:
         ValueError: for an unregistered (model, weights) pair or a bad `size`.
     """
-    info = registered_weights(model, weights)
+    return transform_of(registered_weights(model, weights), size)
+
+
+def transform_of(info, size=None, normalize=True):
+    """`eval_transform` of a `WeightsInfo`, registered or not (a weights file's
+    stated resize, crop and statistics); `normalize=False` leaves out the mean/std
+    step (for a model that normalises its [0, 255] inputs itself)."""
     resize, crop = resize_and_crop_sizes(info, size)
     method = info.interpolation or "bilinear"  # tf.image.resize's names: "bilinear", "bicubic"
-    mean, std = info.mean, info.std
+    mean, std = (info.mean, info.std) if normalize else (0.0, 1.0)
     channels = info.input_shape[2]
 
     def transform(images):
