@@ -21,7 +21,7 @@ ANSWER_SECONDS = 2.0
 # Each command's quick answers, run in one process that then reports what it imported.
 QUICK = r"""
 import contextlib, io, sys
-from keras_preact import demo, diagnostics
+from keras_preact import demo, diagnostics, evaluate, predict
 from keras_preact.export import cli as export
 from keras_preact.training import cli as train
 from keras_preact.weights import cli as convert
@@ -31,7 +31,12 @@ calls = [(train.main, ["--help"]), (train.main, ["--list-recipes"]), (train.main
          (export.main, ["--help"]), (export.main, ["--model", "PreActResNet8"]),
          (export.main, ["--model", "X", "--tflite", "m", "--quantization", "int4"]),
          (diagnostics.main, ["--help"]), (diagnostics.main, ["--steps", "x"]), (demo.main, ["--help"]),
-         (convert.main, ["--help"]), (convert.main, ["--list"]), (convert.main, ["--source", "caffe"])]
+         (convert.main, ["--help"]), (convert.main, ["--list"]), (convert.main, ["--source", "caffe"]),
+         (evaluate.main, ["--help"]), (evaluate.main, ["--model", "ResNet50", "--weights", "imagenet"]),
+         (evaluate.main, ["--model", "ResNet50", "--weights", "imagenet", "--data", "missing/folder"]),
+         (evaluate.main, ["--model", "m.keras", "--data", "."]), (predict.main, ["--help"]),
+         (predict.main, ["missing.jpg", "--model", "ResNet50", "--weights", "imagenet"]),
+         (predict.main, [sys.executable, "--model", "ResNet50", "--weights", "imagenet"])]
 for main, argv in calls:
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         try:
@@ -59,6 +64,10 @@ def test_quick_answers_load_no_tensorflow_or_keras():
         ["keras-preact-diagnostics", "--help"],
         ["keras-preact-convert", "--help"],
         ["keras-preact-convert", "--list"],
+        ["keras-preact-evaluate", "--help"],
+        ["keras-preact-evaluate", "--model", "ResNet50", "--weights", "imagenet", "--data", "missing/folder"],
+        ["keras-preact-predict", "--help"],
+        ["keras-preact-predict", "missing.jpg", "--model", "ResNet50", "--weights", "imagenet"],
     ],
     ids=lambda c: " ".join(c),
 )
@@ -121,10 +130,9 @@ def test_jax_is_chosen_only_without_tensorflow_and_another_choice(
 ):
     monkeypatch.setattr(keras_preact.importlib.util, "find_spec", lambda name: name if name in installed else None)
     monkeypatch.setattr(keras_preact, "_configured_backend", lambda: configured)
-    if environment:
-        monkeypatch.setenv("KERAS_BACKEND", environment)
-    else:
-        monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    monkeypatch.setenv("KERAS_BACKEND", environment or "unset")  # recorded, so the choice below is undone
+    if not environment:
+        monkeypatch.delenv("KERAS_BACKEND")
     keras_preact._choose_backend()
     assert os.environ.get("KERAS_BACKEND") == chosen
 
