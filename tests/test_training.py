@@ -160,7 +160,10 @@ def _faulty_two_worker_run(tmp_path, index, calls):
 
 
 def _checkpoint_steps(workdir):
-    return [int(name.split("-")[1]) for name in sorted(os.listdir(workdir / "checkpoints"))]
+    """The steps of the finished checkpoints (a worker killed while saving leaves a
+    `.tmp-step-*` folder, which the next run removes)."""
+    names = sorted(os.listdir(workdir / "checkpoints"))
+    return [int(name.split("-")[1]) for name in names if name.startswith("step-")]
 
 
 @pytest.mark.xdist_group("multi_worker")
