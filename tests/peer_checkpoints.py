@@ -109,3 +109,21 @@ def images(family, count=2, seed=0):
 
 def trainable_count(model):
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def pytorchcv_release(directory):
+    """preresnet20_cifar10 with random weights, released as pytorchcv releases it: a
+    legacy .pth named with its SHA-1 prefix, zipped; with the peer's logits on images."""
+    import hashlib
+    import zipfile
+
+    x = images("cifar").astype("float32")
+    model = randomize(peer_model("pytorchcv", "preresnet20_cifar10"), 32)
+    pth = save_peer_checkpoint("pytorchcv", model, str(directory), "checkpoint")
+    with open(pth, "rb") as f:
+        sha1 = hashlib.sha1(f.read()).hexdigest()
+    name = f"preresnet20_cifar10-0651-{sha1[:8]}.pth"
+    with zipfile.ZipFile(os.path.join(directory, f"{name}.zip"), "w") as archive:
+        archive.write(pth, name)
+    zipped = os.path.join(directory, f"{name}.zip")
+    return {"zip": zipped, "sha1": sha1, "pth": pth, "x": x, "logits": peer_logits(model, x)}

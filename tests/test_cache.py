@@ -7,7 +7,6 @@ that start together (a barrier of files), and writes what failed.
 """
 
 import contextlib
-import hashlib
 import http.server
 import json
 import os
@@ -17,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-import zipfile
 
 import numpy as np
 import pytest
@@ -51,17 +49,9 @@ def keras_home(tmp_path, monkeypatch):
 def release(tmp_path_factory):
     """pytorchcv's preresnet20_cifar10 with random weights, zipped as pytorchcv releases it."""
     pytest.importorskip("torch")
-    from peer_checkpoints import images, peer_logits, peer_model, randomize, save_peer_checkpoint
+    from peer_checkpoints import pytorchcv_release
 
-    directory = tmp_path_factory.mktemp("release")
-    model = randomize(peer_model("pytorchcv", "preresnet20_cifar10"), 32)
-    pth = save_peer_checkpoint("pytorchcv", model, str(directory), "checkpoint")
-    sha1 = hashlib.sha1(open(pth, "rb").read()).hexdigest()
-    name = f"preresnet20_cifar10-0651-{sha1[:8]}.pth"
-    with zipfile.ZipFile(directory / f"{name}.zip", "w") as archive:
-        archive.write(pth, name)
-    x = images("cifar").astype("float32")
-    return {"zip": str(directory / f"{name}.zip"), "sha1": sha1, "x": x, "logits": peer_logits(model, x)}
+    return pytorchcv_release(tmp_path_factory.mktemp("release"))
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import hashlib
 import os
 import re
 import shutil
-import zipfile
 
 import keras
 import numpy as np
@@ -16,7 +15,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from peer_checkpoints import images, peer_logits, peer_model, randomize, save_peer_checkpoint  # noqa: E402
+import peer_checkpoints  # noqa: E402
+from peer_checkpoints import peer_model, save_peer_checkpoint  # noqa: E402
 
 import keras_preact  # noqa: E402
 from keras_preact.models import pretrained  # noqa: E402
@@ -29,17 +29,8 @@ NAME = "test_ported"
 
 @pytest.fixture(scope="module")
 def pytorchcv_release(tmp_path_factory):
-    """preresnet20_cifar10 with random weights, released as pytorchcv releases: a legacy
-    .pth named with its SHA-1 prefix, zipped; and the peer's logits on test images."""
-    directory = tmp_path_factory.mktemp("release")
-    x = images("cifar").astype("float32")
-    model = randomize(peer_model("pytorchcv", "preresnet20_cifar10"), 32)
-    pth = save_peer_checkpoint("pytorchcv", model, str(directory), "checkpoint")
-    sha1 = hashlib.sha1(open(pth, "rb").read()).hexdigest()
-    name = f"preresnet20_cifar10-0651-{sha1[:8]}.pth"
-    with zipfile.ZipFile(directory / f"{name}.zip", "w") as archive:
-        archive.write(pth, name)
-    return {"zip": str(directory / f"{name}.zip"), "sha1": sha1, "pth": pth, "x": x, "logits": peer_logits(model, x)}
+    """preresnet20_cifar10 with random weights, released as pytorchcv releases it."""
+    return peer_checkpoints.pytorchcv_release(tmp_path_factory.mktemp("release"))
 
 
 def register(url, source_hash, model="PreActResNet20", source="pytorchcv", **details):

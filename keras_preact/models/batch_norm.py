@@ -15,6 +15,8 @@ import functools
 import keras
 from keras import layers, ops
 
+from keras_preact.utils.serialization import save_under_keras_name
+
 
 @functools.cache
 def preactivation_form():
@@ -161,23 +163,6 @@ class BatchNormalization(layers.BatchNormalization):
         return ops.cast(y, self.compute_dtype)
 
 
-def _save_as_keras_batch_normalization():
-    """Makes Keras serialise `BatchNormalization` under Keras' public name.
-
-    Keras names a class in a saved config by looking it up in its table of public
-    symbols (`keras.src.api_export`), and falls back to the registered custom name
-    ("keras_preact>BatchNormalization"). Entering this class in that table, under the
-    name of the layer it subclasses, makes saved files load without this package.
-    Only the name-by-class direction is entered: loading "keras.layers.BatchNormalization"
-    still gives Keras' class. `tests/test_plain_keras.py` checks both directions.
-    """
-    try:
-        from keras.src import api_export
-    except ImportError:  # another Keras layout: files keep the registered custom name
-        return
-    table = getattr(api_export, "REGISTERED_OBJS_TO_NAMES", None)
-    if isinstance(table, dict):
-        table[BatchNormalization] = "keras.layers.BatchNormalization"
-
-
-_save_as_keras_batch_normalization()
+# Saved files name it "keras.layers.BatchNormalization", so they load without this package
+# (`tests/test_plain_keras.py` and `tests/test_optimizers.py` load them with Keras alone).
+save_under_keras_name(BatchNormalization, "keras.layers.BatchNormalization")

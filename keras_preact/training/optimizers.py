@@ -19,6 +19,8 @@ Keras alone, and loaded it is Keras' SGD (the same arguments and variables).
 
 import keras
 
+from keras_preact.utils.serialization import save_under_keras_name
+
 
 @keras.saving.register_keras_serializable(package="keras_preact")
 class SGD(keras.optimizers.SGD):
@@ -43,18 +45,6 @@ class SGD(keras.optimizers.SGD):
         )
 
 
-def _save_as_keras_sgd():
-    """Enters `SGD` in Keras' table of public symbols (`keras.src.api_export`) under the
-    name of the class it subclasses, so Keras serialises it as "keras.optimizers.SGD"
-    instead of the registered custom name "keras_preact>SGD". Only the name-by-class
-    direction: loading "keras.optimizers.SGD" still gives Keras' class."""
-    try:
-        from keras.src import api_export
-    except ImportError:  # another Keras layout: configs keep the registered custom name
-        return
-    table = getattr(api_export, "REGISTERED_OBJS_TO_NAMES", None)
-    if isinstance(table, dict):
-        table[SGD] = "keras.optimizers.SGD"
-
-
-_save_as_keras_sgd()
+# Saved files name it "keras.optimizers.SGD", so they load without this package
+# (`tests/test_plain_keras.py` and `tests/test_optimizers.py` load them with Keras alone).
+save_under_keras_name(SGD, "keras.optimizers.SGD")
