@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 import keras
 import numpy as np
@@ -151,12 +152,25 @@ def _faulty_two_worker_run(tmp_path, index, calls):
     try:
         outputs = [processes[index].communicate(timeout=240)[0]]
         if processes[index].returncode == -signal.SIGKILL:
+            _wait_for_saves(tmp_path / "mw" / "checkpoints")  # the survivor hangs after its save
             processes[1 - index].kill()
         outputs.append(processes[1 - index].communicate(timeout=120)[0])
     finally:
         for p in processes:
             p.kill()
     return processes, outputs
+
+
+def _wait_for_saves(directory, timeout=30):
+    """Waits until no checkpoint is being written in `directory` (a `.tmp-step-*` folder),
+    as a cluster manager kills a survivor once it hangs, not while it saves."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(n.startswith(".tmp-step-") for n in _listing(directory)):
+        time.sleep(0.2)
+
+
+def _listing(directory):
+    return os.listdir(directory) if os.path.isdir(directory) else []
 
 
 def _checkpoint_steps(workdir):
