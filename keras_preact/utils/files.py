@@ -44,6 +44,16 @@ def atomic_write_text(text, path):
     atomic_write(save, path)
 
 
+def atomic_write_bytes(data, path):
+    """`atomic_write` of a binary file."""
+
+    def save(tmp):
+        with open(tmp, "wb") as f:
+            f.write(data)
+
+    atomic_write(save, path)
+
+
 def file_digest(path, algorithm="sha256"):
     """Hex digest of a file with a `hashlib` algorithm ("sha256", "sha1", ...), read in
     1 MiB blocks."""

@@ -10,7 +10,6 @@ publisher's record, `keras_preact.weights.publishers`), so it computes what the 
 the same preprocessed input, and every variable of it comes from the checkpoint.
 """
 
-import functools
 import io
 import os
 import re
@@ -19,7 +18,7 @@ import numpy as np
 
 from keras_preact.models.registry import get_model, model_arguments
 from keras_preact.models.specs import get_spec
-from keras_preact.utils.files import atomic_write
+from keras_preact.utils.files import atomic_write, atomic_write_bytes
 from keras_preact.weights.formats.limits import CheckpointError, read_regular_file, reading, shorten
 from keras_preact.weights.publishers import get_publisher
 
@@ -226,9 +225,10 @@ def weights_h5_bytes(model):
     return buffer.getvalue()
 
 
-def _write_bytes(data, path):
-    with open(path, "wb") as f:
-        f.write(data)
+def save_weights_file(model, path):
+    """Writes `model`'s `.weights.h5` file atomically, built in memory first
+    (`weights_h5_bytes`): a failed write raises one OSError and leaves no file."""
+    atomic_write_bytes(weights_h5_bytes(model), path)
 
 
 class OutputError(OSError):
@@ -243,13 +243,11 @@ def write_model(model, output):
         OutputError: one paragraph naming the file and the cause.
     """
     output = os.fspath(output)
-    if output.endswith(".keras"):
-        save = model.save  # Keras builds the archive's HDF5 part in memory
-    else:
-        data = weights_h5_bytes(model)
-        save = functools.partial(_write_bytes, data)
     try:
-        atomic_write(save, output)
+        if output.endswith(".keras"):
+            atomic_write(model.save, output)  # Keras builds the archive's HDF5 part in memory
+        else:
+            save_weights_file(model, output)
     except OSError as e:
         cause = os.strerror(e.errno) if e.errno else shorten(str(e).splitlines()[0] if str(e) else repr(e), 120)
         raise OutputError(

@@ -22,8 +22,8 @@ import os
 from keras_preact.models.download import cache_lock, cache_path, download, is_intact, remove_temporaries
 from keras_preact.models.pretrained import register_weights
 from keras_preact.models.registry import get_model
-from keras_preact.utils.files import atomic_write, remove_quietly, write_sha256_sidecar
-from keras_preact.weights.convert import assign_layers, checkpoint_layers, read_source, weights_h5_bytes
+from keras_preact.utils.files import remove_quietly, write_sha256_sidecar
+from keras_preact.weights.convert import assign_layers, checkpoint_layers, read_source, save_weights_file
 from keras_preact.weights.layout import PAPER_LAYOUT
 from keras_preact.weights.publishers import PUBLISHERS
 
@@ -42,11 +42,6 @@ def convert_command(info, path="FILE"):
         f"keras-preact-convert --source {info.source} --checkpoint {path} --model {info.model} "
         f"--output {info.model.lower()}_{info.name}.weights.h5"
     )
-
-
-def _write_bytes(data, path):
-    with open(path, "wb") as f:
-        f.write(data)
 
 
 def _check_source_hash(info, data):
@@ -116,8 +111,7 @@ def _fetch_and_convert(info, target):
         )
     model = get_model(info.model, weights=None, classes=info.classes, **info.builder_options)
     assign_layers(model, layers, info.source)
-    data = weights_h5_bytes(model)  # in memory: a full disk is then one clean OSError
-    atomic_write(lambda tmp: _write_bytes(data, tmp), target)
+    save_weights_file(model, target)
     write_sha256_sidecar(target)
 
 
