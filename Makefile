@@ -36,7 +36,7 @@ data:
 	@FASHION_MNIST_DIR=$(FASHION_MNIST_DIR) sh scripts/install_fashion_mnist.sh
 
 demo: install-demo data
-	$(PY) -m keras_preact.demo --data-dir $(FASHION_MNIST_DIR) --workdir runs/demo
+	$(VENV)/bin/keras-preact-demo --data-dir $(FASHION_MNIST_DIR) --workdir runs/demo
 
 test: install
 	@FASHION_MNIST_DIR=$(FASHION_MNIST_DIR) sh scripts/install_fashion_mnist.sh || \

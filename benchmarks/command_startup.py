@@ -29,9 +29,11 @@ COMMANDS = {
         "PreActResNet20",
     ],
     "keras-preact-diagnostics --help": [os.path.join(BIN, "keras-preact-diagnostics"), "--help"],
-    "python -m keras_preact.demo --help": [sys.executable, "-m", "keras_preact.demo", "--help"],
+    "keras-preact-demo --help": [os.path.join(BIN, "keras-preact-demo"), "--help"],
     "keras-preact-convert --help": [os.path.join(BIN, "keras-preact-convert"), "--help"],
     "keras-preact-convert --list": [os.path.join(BIN, "keras-preact-convert"), "--list"],
+    "keras-preact-evaluate --help": [os.path.join(BIN, "keras-preact-evaluate"), "--help"],
+    "keras-preact-predict --help": [os.path.join(BIN, "keras-preact-predict"), "--help"],
 }
 
 

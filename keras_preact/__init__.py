@@ -7,8 +7,8 @@
 The package is layered; a module imports only from its own layer and the layers
 before it (docs/architecture.md, enforced by tests/test_architecture.py):
 
-    utils  <-  models  <-  weights  <-  data  <-  training
-                                            \\<-  export
+    utils  <-  models  <-  weights  <-  data  <-  training  <-  commands
+                                            \\<-  export  <----/
 
 * `utils`: argument checks, atomic writes and SHA-256 (imports nothing of the package);
 * `models`: depth table, layers, units, builders, registry, preprocessing, decoding of
@@ -18,10 +18,11 @@ before it (docs/architecture.md, enforced by tests/test_architecture.py):
 * `data`: readers, sources, augmentation and tf.data pipelines;
 * `training`: config and recipes, the one training step, the loop, strategies,
   schedules, optimizer, checkpoints, remat, diagnostics, tuning, the `train` CLI;
-* `export`: SavedModel, TFLite, parity and the `export` CLI (never imports training).
+* `export`: SavedModel, TFLite and parity (never imports training);
+* `commands`: the command-line tools (`keras-preact-train`, `-export`, `-convert`,
+  `-evaluate`, `-predict`, `-diagnostics`, `-demo`), one module each.
 
-This module and the entry points beside it (`demo`, `train`, `diagnostics`) sit on top
-and may import any layer. `import keras_preact` loads nothing but this module: the
+This module and `commands` sit on top and may import any layer. `import keras_preact` loads nothing but this module: the
 first use of a name loads the models (and Keras), and the commands answer `--help`
 without starting TensorFlow.
 """
@@ -55,11 +56,8 @@ _MODELS_NAMES = (
     "register_weights",
     "sync_batch_norm",
 )
-# The subpackages and entry modules: `from keras_preact import demo` imports only that.
-_SUBPACKAGES = (
-    *("data", "datasets", "export", "models", "training", "utils", "weights"),
-    *("demo", "diagnostics", "evaluate", "predict", "train"),
-)
+# The subpackages: `from keras_preact import training` imports only that.
+_SUBPACKAGES = ("commands", "data", "datasets", "export", "models", "training", "utils", "weights")
 
 
 def _register_weights():

@@ -5,7 +5,7 @@
         [--cpu-devices N] [--list-recipes] [--quiet]
 
 The same arguments and exit status as the `keras-preact-train` console script
-(`keras_preact.training.cli`): 0 completed (or preempted by SIGTERM, checkpoint
+(`keras_preact.commands.train`): 0 completed (or preempted by SIGTERM, checkpoint
 saved), 2 bad arguments or data, 3 stopped on a non-finite loss. See training/README.md.
 
 A worker that training/launch_workers.sh starts (it sets KERAS_PREACT_LAUNCHER_PID to its
@@ -57,7 +57,7 @@ _follow_launcher()  # first: a launcher that dies while TensorFlow loads still e
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 try:
-    from keras_preact.training.cli import main
+    from keras_preact.commands.train import main
 except ModuleNotFoundError as e:  # the core install, without the training extras
     if e.name not in ("tensorflow", "tensorflow_datasets", "tensorboard"):
         raise

@@ -24,7 +24,7 @@ __getattr__ = lazy.lazy_getattr(__name__, _MODULES)
 
 
 def main(argv=None):
-    """The `keras-preact-export` command (see `keras_preact.export.cli`)."""
+    """The `keras-preact-export` command (see `keras_preact.commands.export`)."""
     from keras_preact.export import cli
 
     return cli.main(argv)

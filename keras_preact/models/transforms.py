@@ -44,7 +44,7 @@ def resize_and_crop_sizes(info, size=None):
     return math.floor(size / (crop_pct or 1.0)), int(size)
 
 
-def eval_transform(model, weights, size=None):
+def eval_transform(model, weights, size=None, normalize=True):
     """The publisher's evaluation transform of registered weights.
 
     Args:
@@ -55,19 +55,26 @@ def eval_transform(model, weights, size=None):
             (`WeightsInfo.test_size`, 288 for timm's a1h weights) the crop share is
             its test one (timm's `test_crop_pct`, 1.0); at other sizes the resize is
             `floor(size / crop_pct)`, as timm's `resolve_data_config` does.
+        normalize: True to apply the weights' statistics; False for the resize and
+            crop alone (float32 in [0, 255]), the input of a model built with
+            `include_preprocessing=True`, which normalises it itself (normalising
+            here too would do it twice).
 
     Returns:
         A function of uint8 images, one `(H, W, C)` or a batch `(N, H, W, C)` of one
         size (a NumPy array or a tensor, in tf.data too), with the channels of the
         weights (RGB, or grey for one-channel weights), returning float32
         `(size, size, C)` (or `(N, size, size, C)`) normalised with the weights'
-        statistics (`preprocess_input(x, info.preprocessing)`): a NumPy array for
-        NumPy input, else a tensor.
+        statistics (`preprocess_input(x, info.preprocessing)`) unless
+        `normalize=False`: a NumPy array for NumPy input, else a tensor.
 
     Raises:
-        ValueError: for an unregistered (model, weights) pair or a bad `size`.
+        ValueError: for an unregistered (model, weights) pair, a bad `size` or
+            `normalize`.
     """
-    return transform_of(registered_weights(model, weights), size)
+    if not isinstance(normalize, bool):
+        raise ValueError(f"Received: normalize={shown(normalize)}; expected True or False.")
+    return transform_of(registered_weights(model, weights), size, normalize)
 
 
 def transform_of(info, size=None, normalize=True):

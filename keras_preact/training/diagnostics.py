@@ -15,7 +15,7 @@ addition sit on the shortcut path and break both equations.
 `signal_propagation` measures, for every x_l between units (x_0: the stem's output,
 x_l: the output of unit l), the mean over a batch of the per-example L2 norms of x_l
 and of the gradient of that example's loss at x_l, at initialisation and after a few
-SGD steps. The command `keras-preact-diagnostics` (`keras_preact.diagnostics`) runs it
+SGD steps. The command `keras-preact-diagnostics` (`keras_preact.commands.diagnostics`) runs it
 for several models and writes a CSV and a PNG.
 
 Reading the numbers: within a stage, Eqn. (5) plus independent residual terms give
@@ -27,12 +27,10 @@ passes through a projection, so comparisons are cleanest within a stage.
 """
 
 import csv
-import os
 
 import keras
 import tensorflow as tf
 
-from keras_preact.models import get_model
 from keras_preact.models.graph import unit_boundaries
 from keras_preact.training.optimizers import SGD
 from keras_preact.training.step import make_train_step
@@ -158,56 +156,3 @@ def plot(rows, path, title=None):
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
-
-
-def _batches(dataset, batch, seed, input_shape):
-    from keras_preact.data import pipelines, sources
-
-    source = sources.load_source(dataset, "train", seed=seed, synthetic_size=batch * 64)
-    stream = pipelines.make_dataset(source, dataset, training=True, batch_size=batch, seed=seed)
-    for images, labels in stream:
-        if tuple(images.shape[1:]) != tuple(input_shape):
-            raise ValueError(
-                f"Received: dataset {dataset!r} with images {images.shape[1:]}; the model takes {input_shape}."
-            )
-        yield images, labels
-
-
-def run(args):
-    """Measures every model of `args` (the command's parsed arguments, see
-    `keras_preact.diagnostics`), writes `<out>.csv` and `<out>.png`; returns the rows.
-
-    Raises:
-        ValueError: for an unknown dataset, naming it and the known ones.
-    """
-    from keras_preact.data.sources import DATASETS
-
-    if args.dataset not in DATASETS:
-        raise ValueError(f"Received: --dataset {args.dataset!r}; expected one of {sorted(DATASETS)}.")
-    info = DATASETS[args.dataset]
-    rows = []
-    for name in args.models:
-        rows += _measure_model(name, args, info)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    write_csv(rows, args.out + ".csv")
-    plot(rows, args.out + ".png", title=f"{args.dataset}, batch {args.batch}, SGD lr {args.learning_rate}")
-    print(f"Wrote {args.out}.csv and {args.out}.png")
-    return rows
-
-
-def _measure_model(name, args, info):
-    """The rows of one model, after printing its first-to-last ratios at each step."""
-    keras.utils.set_random_seed(args.seed)
-    model = get_model(name, input_shape=info.image_shape, classes=info.classes, classifier_activation=None)
-    batches = _batches(args.dataset, args.batch, args.seed, info.image_shape)
-    rows = [{"model": name, **row} for row in signal_propagation(model, batches, args.steps, args.learning_rate)]
-    last_index = rows[-1]["index"]
-    ends = [r for r in rows if r["index"] in (0, last_index)]
-    for first, last in zip(ends[::2], ends[1::2]):
-        print(
-            f"{name:18s} step {first['step']:4d}: "
-            f"||dE/dx_0|| / ||dE/dx_L|| = {first['gradient_norm'] / last['gradient_norm']:8.3g}   "
-            f"||x_L|| / ||x_0|| = {last['activation_norm'] / first['activation_norm']:8.3g}",
-            flush=True,
-        )
-    return rows

@@ -1,6 +1,6 @@
 """The README's main command: train a small PreAct ResNet on Fashion-MNIST, evaluate, export.
 
-    python -m keras_preact.demo --workdir runs/demo [--data-dir DIR] [--set KEY=VALUE ...]
+    keras-preact-demo --workdir runs/demo [--data-dir DIR] [--set KEY=VALUE ...]
 
 Runs the `demo` recipe (PreActResNet20, one epoch of a 12,000-image subset of the real
 training set, evaluated on all 10,000 test images) through the same trainer as every
@@ -66,7 +66,7 @@ def run(workdir, data_dir=None, overrides=(), verbose=1):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m keras_preact.demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="keras-preact-demo", description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", default="runs/demo")
     parser.add_argument("--data-dir", default=readers.FASHION_MNIST_DIR, help="the Fashion-MNIST IDX files")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a recipe field")
@@ -82,7 +82,7 @@ def main(argv=None):
     try:
         results, report = run(args.workdir, args.data_dir, args.set, verbose=0 if args.quiet else 1)
     except REPORTED as e:
-        print(f"keras_preact.demo: error: {e}", file=sys.stderr)
+        print(f"keras-preact-demo: error: {e}", file=sys.stderr)
         return exit_status(e)
     if report is None:
         print(f"The training stopped ({results['status']}); re-run the same command to resume.")

@@ -18,7 +18,7 @@ import json
 import os
 import sys
 
-from keras_preact.evaluate import add_model_arguments, check_model_arguments, positive_int
+from keras_preact.commands.model_options import add_model_arguments, check_model_arguments, load_model, positive_int
 from keras_preact.utils import quiet
 
 SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")  # PNG, JPEG
@@ -35,23 +35,14 @@ def check_images(parser, paths):
             parser.error(f"{path}: not a JPEG or PNG image")
 
 
-def decoding_dataset(info):
-    """The `decode_predictions` dataset of the model's classes, or None if unknown."""
-    known = {"imagenet": 1000, "imagenet_inception": 1000, "cifar10": 10, "cifar100": 100, "fashion_mnist": 10}
-    if known.get(info.preprocessing) == info.classes:
-        return "imagenet" if info.classes == 1000 else info.preprocessing
-    if info.preprocessing == "cifar_pytorchcv" and info.classes in (10, 100):
-        return f"cifar{info.classes}"
-    return None
-
-
 def predict(model, transform, info, paths, top):
     """[(path, [(class_id, class_name, score), ...]), ...] for each file."""
     import numpy as np
     import tensorflow as tf
 
-    from keras_preact.evaluate import decode_image
+    from keras_preact.data.labelled_images import decode_image
     from keras_preact.models.decoding import decode_predictions
+    from keras_preact.models.inference import decoding_dataset
 
     inputs = []
     for path in paths:
@@ -81,10 +72,8 @@ def main(argv=None):
     check_images(parser, args.images)
     quiet.start(args.verbose)
     quiet.load_tensorflow()
-    from keras_preact.evaluate import load_model
-
+    model, transform, info = load_model(parser, args)
     try:
-        model, transform, info = load_model(args)
         if args.top > info.classes:
             raise ValueError(f"--top {args.top}: the model has {info.classes} classes")
         results = predict(model, transform, info, args.images, args.top)

@@ -1,7 +1,7 @@
 """The training command: a named recipe plus overrides, a work directory, a strategy.
 
     keras-preact-train --recipe cifar10_resnet1001_v2 --workdir runs/r1001 [--strategy auto]
-    python -m keras_preact.train --recipe smoke --workdir runs/smoke --set batch_size=32
+    keras-preact-train --recipe smoke --workdir runs/smoke --set batch_size=32
     python training/launch.py --list-recipes
 
 Re-running the same command resumes from the newest good checkpoint in the workdir.
