@@ -90,29 +90,15 @@ def resolve_shortcut_options(shortcut, shortcut_options):
     return options
 
 
-def resolve_stem_activation(stem_activation, unit_options, info):
-    """Validates `stem_activation` against the units and the weights; returns one of
-    `STEM_ACTIVATIONS`.
-
-    None takes what the registered weights need (`WeightsInfo.builder_options`),
-    else "shared", the paper's stem.
-    """
-    needed = None if info is None else info.builder_options.get("stem_activation", "shared")
-    if stem_activation is None:
-        return needed or "shared"
+def check_stem_activation(stem_activation, unit_options):
+    """Validates a resolved `stem_activation` against the units."""
     check_choice("stem_activation", stem_activation, STEM_ACTIVATIONS)
-    if needed is not None and stem_activation != needed:
-        raise ValueError(
-            f"Received: stem_activation={stem_activation!r} with weights={info.name!r} of {info.model}, "
-            f"which need stem_activation={needed!r} (the layout of their source, {info.source}); leave it out."
-        )
     if stem_activation != "shared" and units.ACTIVATION_ORDERS[unit_options["activation_order"]].version != 2:
         raise ValueError(
             f"Received: stem_activation={stem_activation!r} with activation_order="
             f"{unit_options['activation_order']!r}; only pre-activation units (version 2) share the stem's "
             "activation, so only they take another stem_activation than 'shared'."
         )
-    return stem_activation
 
 
 def resolve_regularization(drop_path_rate, zero_init_residual, shortcut):
@@ -127,28 +113,18 @@ def resolve_regularization(drop_path_rate, zero_init_residual, shortcut):
     return rate, zero_init_residual
 
 
-def weights_builder_options(weights, spec, version):
-    """The builder options that registered weights need ({} for other `weights`)."""
-    name = model_name(spec.depth, version)
-    info = pretrained.get_weights_info(name, weights) if isinstance(weights, str) else None
-    return dict(info.builder_options) if info is not None else {}
+def resolve_weights(weights, spec, version):
+    """The weights of a build, looked up once: (WeightsInfo or None, local path or None).
 
-
-def resolve_weights(weights, spec, version, unit_options):
-    """Returns (WeightsInfo or None, local path or None)."""
+    Raises:
+        ValueError: for a name not registered for the model and not an existing
+            `.weights.h5` file.
+    """
     if weights is None:
         return None, None
     name = model_name(spec.depth, version)
     info = pretrained.get_weights_info(name, weights) if isinstance(weights, str) else None
     if info is not None:
-        needed = {k: v for k, v in info.builder_options.items() if k in UNIT_DEFAULTS}
-        standard = resolve_unit_options(spec, version, **{**UNIT_DEFAULTS, **needed})
-        changed = {k: v for k, v in unit_options.items() if v != standard[k]}
-        if changed:
-            raise ValueError(
-                f"Received: weights={weights!r} with {changed}; the registered weights {weights!r} of "
-                f"{name} are for its standard units{' with ' + str(needed) if needed else ''}."
-            )
         return info, None
     path = os.fspath(weights) if isinstance(weights, os.PathLike) else weights
     if isinstance(path, str) and path.endswith(".weights.h5") and os.path.isfile(path):
@@ -158,6 +134,39 @@ def resolve_weights(weights, spec, version, unit_options):
         f"({pretrained.list_weights(name) or 'none registered'}), or the path of an "
         "existing '.weights.h5' file."
     )
+
+
+def merge_builder_options(info, explicit):
+    """The layout options of a build: {their defaults (`pretrained.BUILDER_OPTION_DEFAULTS`), the
+    registered weights' `builder_options`, the explicit arguments}, later ones winning.
+
+    `explicit` maps each option to its argument (None: not given). The one conflict
+    check: an explicit argument that differs from what the weights need.
+    """
+    defaults = pretrained.BUILDER_OPTION_DEFAULTS
+    needed = {} if info is None else {**defaults, **info.builder_options}  # weights fix every option
+    for key, value in explicit.items():
+        if value is not None and key in needed and value != needed[key]:
+            raise ValueError(
+                f"Received: {key}={value!r} with weights={info.name!r} of {info.model}, which need "
+                f"{key}={needed[key]!r} (the layout of their source, {info.source}); leave it out."
+            )
+    return {key: needed.get(key, defaults[key]) if value is None else value for key, value in explicit.items()}
+
+
+def check_standard_units(info, spec, version, unit_options):
+    """Registered weights fit the standard units (with their `builder_options`):
+    refuses the ablation variants (Tables 1 and 2 of [2]) with them."""
+    if info is None:
+        return
+    needed = {k: v for k, v in info.builder_options.items() if k in UNIT_DEFAULTS}
+    standard = resolve_unit_options(spec, version, **{**UNIT_DEFAULTS, **needed})
+    changed = {k: v for k, v in unit_options.items() if v != standard[k]}
+    if changed:
+        raise ValueError(
+            f"Received: weights={info.name!r} with {changed}; the registered weights {info.name!r} of "
+            f"{info.model} are for its standard units{' with ' + str(needed) if needed else ''}."
+        )
 
 
 def resolve_preprocessing(include_preprocessing, dataset, spec, info):

@@ -35,6 +35,12 @@ def _registry():
     return _REGISTRY
 
 
+# The builder options registered weights may set (`WeightsInfo.builder_options`: the
+# layout of their source), and their values when neither the weights nor the caller set
+# them: `build_resnet` merges {these, the weights' options, its explicit arguments}.
+BUILDER_OPTION_DEFAULTS = {"stem_activation": "shared", "downsample_shortcut": "projection"}
+
+
 @dataclasses.dataclass(frozen=True)
 class WeightsInfo:
     """A registered weights file.
@@ -119,7 +125,8 @@ def register_weights(model, name, *, url, sha256=None, input_shape, classes, pre
     Raises:
         ValueError: if `sha256` is not 64 hex digits, or is missing without `fetch`;
             for a model or name that is not a string, an input shape that is not
-            three sizes, a class count below 1 or unknown `preprocessing` statistics.
+            three sizes, a class count below 1, unknown `preprocessing` statistics
+            or a `builder_options` key other than those of `BUILDER_OPTION_DEFAULTS`.
     """
     check_type("model", model, str, "a model name")
     check_type("name", name, str, "a weights name")
@@ -133,6 +140,8 @@ def register_weights(model, name, *, url, sha256=None, input_shape, classes, pre
         )
     classes = check_int("classes", classes, minimum=1)
     check_choice("preprocessing", preprocessing, DATASET_STATS)
+    for key in details.get("builder_options") or {}:
+        check_choice("builder_options key", key, BUILDER_OPTION_DEFAULTS)
     if fetch is None or sha256 is not None:
         if not re.fullmatch(r"[0-9a-fA-F]{64}", str(sha256)):
             raise ValueError(f"Received: sha256={sha256!r}; expected 64 hexadecimal digits.")

@@ -232,16 +232,16 @@ def build_resnet(
             echoes the value received.
     """
     spec = specs.get_spec(depth, family, block)
-    if downsample_shortcut is None:
-        downsample_shortcut = arguments.weights_builder_options(weights, spec, version).get(
-            "downsample_shortcut", "projection"
-        )
+    info, weights_path = arguments.resolve_weights(weights, spec, version)  # the registry, read once
+    explicit = {"stem_activation": stem_activation, "downsample_shortcut": downsample_shortcut}
+    layout = arguments.merge_builder_options(info, explicit)
     unit_options = arguments.resolve_unit_options(
-        spec, version, activation_order, shortcut, shortcut_options, downsample_shortcut, stride_on
+        spec, version, activation_order, shortcut, shortcut_options, layout["downsample_shortcut"], stride_on
     )
+    arguments.check_standard_units(info, spec, version, unit_options)
+    stem_activation = layout["stem_activation"]
+    arguments.check_stem_activation(stem_activation, unit_options)
     drop_path_rate, zero_init_residual = arguments.resolve_regularization(drop_path_rate, zero_init_residual, shortcut)
-    info, weights_path = arguments.resolve_weights(weights, spec, version, unit_options)
-    stem_activation = arguments.resolve_stem_activation(stem_activation, unit_options, info)
     classes = arguments.resolve_head(include_top, pooling, classes, classifier_activation, spec, info)
     check_type("name", name, (str, type(None)), "None or a string")
     if input_tensor is not None and not keras.utils.is_keras_tensor(input_tensor):
@@ -288,6 +288,8 @@ def build_resnet(
     _allow_graph_depth(spec)
     model = keras.Model(inputs, x, name=name or f"{'preact_' if version == 2 else ''}resnet{depth}")
     if info is not None:
+        # A second build: ported weights are converted on first use (weights.ported builds
+        # a model in their source's layout to write the Keras file); later uses read it.
         weights_path = pretrained.fetch_weights(info)
     if weights_path is not None:
         new_classifier = include_top and info is not None and classes != info.classes

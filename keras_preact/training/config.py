@@ -3,8 +3,10 @@
 Step counts and the learning rate are stated for `reference_batch_size`. With
 `lr_scaling="linear"` (the default) a different `batch_size` scales the learning
 rates by batch_size / reference_batch_size and every step count by the inverse, so a
-run covers the same epochs (Goyal et al., 2017); `lr_scaling="none"` uses them as
-written. Field names are the `--set` keys of the `keras-preact-train` command.
+run covers the same epochs (Goyal et al., 2017): the schedule's (`warmup_steps`,
+`boundaries`, `total_steps`) and the operational ones (`eval_every`,
+`checkpoint_every`, `log_every`) alike, so that one config holds step counts in one
+unit; `lr_scaling="none"` uses them as written. Field names are the `--set` keys of the `keras-preact-train` command.
 """
 
 import dataclasses
@@ -67,7 +69,7 @@ class TrainConfig:
         return validation.validate(self)
 
     def scaled(self):
-        """(learning rates, step counts) after `lr_scaling`, as a dict."""
+        """The learning rates and every step count after `lr_scaling`, as a dict."""
         factor = self.batch_size / self.reference_batch_size if self.lr_scaling == "linear" else 1.0
 
         def steps(n):
@@ -79,6 +81,9 @@ class TrainConfig:
             "warmup_steps": steps(self.warmup_steps),
             "boundaries": [steps(b) for b in self.boundaries],
             "total_steps": steps(self.total_steps),
+            "eval_every": steps(self.eval_every),
+            "checkpoint_every": steps(self.checkpoint_every),
+            "log_every": steps(self.log_every),
             "factor": factor,
         }
 

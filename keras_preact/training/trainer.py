@@ -178,7 +178,7 @@ class Trainer:
         rate = progress.images_per_second(self.config.batch_size)
         self._progbar.update(progress.step, [("loss", loss), ("acc", accuracy), ("img/s", rate)])
         self._console.bar_open = bool(self.verbose) and progress.step < self._progbar.target
-        if progress.step % self.config.log_every == 0:
+        if progress.step % self.schedule["log_every"] == 0:
             lr = float(self.optimizer.learning_rate)
             self._tensorboard.scalars(
                 progress.step, {"train/loss": loss, "train/lr": lr, "train/images_per_second": rate}
@@ -186,10 +186,10 @@ class Trainer:
         return loss, float(stop) > 0
 
     def _checkpoint_due(self, step, total, preempted):
-        return preempted or step % self.config.checkpoint_every == 0 or step == total
+        return preempted or step % self.schedule["checkpoint_every"] == 0 or step == total
 
     def _evaluation_due(self, step, total):
-        return step % self.config.eval_every == 0 or step == total
+        return step % self.schedule["eval_every"] == 0 or step == total
 
     def _save_checkpoint(self, progress):
         """Saves the checkpoint of this step if every weight is finite; else stops the run."""
