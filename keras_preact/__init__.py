@@ -14,10 +14,13 @@ before it (docs/architecture.md, enforced by tests/test_architecture.py):
 * `models`: depth table, layers, units, builders, registry, preprocessing, decoding of
   predictions into class names, the weights registry and strict loading (Keras only:
   runs on JAX and PyTorch too);
-* `weights`: the weights the package ships (package data), registered by name;
-* `data`: readers, sources, augmentation and tf.data pipelines;
+* `weights`: the weights the package ships and those ported from torchvision, timm,
+  pytorchcv and fb.resnet.torch (registered by name), the bounded checkpoint readers and
+  the converter;
+* `data`: readers, sources, augmentation, tf.data pipelines and labelled images to
+  evaluate on;
 * `training`: config and recipes, the one training step, the loop, strategies,
-  schedules, optimizer, checkpoints, remat, diagnostics, tuning, the `train` CLI;
+  schedules, optimizer, checkpoints, remat, diagnostics, tuning;
 * `export`: SavedModel, TFLite and parity (never imports training);
 * `commands`: the command-line tools (`keras-preact-train`, `-export`, `-convert`,
   `-evaluate`, `-predict`, `-diagnostics`, `-demo`), one module each.

@@ -1,5 +1,5 @@
 """Layer settings bound once (conv, BN, ReLU), the two custom layers the paper's
-variants need, `PaddedMaxPooling2D` (the stem of `stem_activation=False`), and
+variants need, `PaddedMaxPooling2D` (the stem of `stem_activation="none"`), and
 `DropPath` / `DropPathAdd` (stochastic depth, beyond the paper).
 
 Settings follow the authors' Torch code (fb.resnet.torch, resnet-1k-layers), so that
@@ -182,7 +182,7 @@ class PaddedMaxPooling2D(layers.Layer):
     (PyTorch's `nn.MaxPool2d(3, 2, padding=1)`, Torch's `SpatialMaxPooling(3, 3, 2, 2, 1, 1)`).
 
     The default stem pools after its ReLU, where zero padding (`ZeroPadding2D`) gives the
-    same result; `stem_activation=False` pools conv1's raw output, which may be negative,
+    same result; `stem_activation="none"` pools conv1's raw output, which may be negative,
     so the padding is the dtype's lowest value.
 
     Args:

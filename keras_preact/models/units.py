@@ -209,8 +209,9 @@ def residual_unit(
         activation_order: a key of `ACTIVATION_ORDERS` (Fig. 4 / Table 2).
         shortcut: a key of `SHORTCUTS` (Fig. 2 / Table 1).
         shortcut_options: options of that shortcut kind (see `SHORTCUTS`).
-        downsample_shortcut: "projection" or "zero_pad", used where the unit
-            changes shape.
+        downsample_shortcut: "projection", "zero_pad" or (pre-activation units)
+            "input_projection", a key of `DOWNSAMPLE_SHORTCUTS`, used where the
+            unit changes shape.
         input_activated: True for the first unit of a pre-activation network,
             whose pre-activation already ran right after conv1, before the split
             (appendix of [2]).

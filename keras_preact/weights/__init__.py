@@ -5,7 +5,7 @@
   fb.resnet.torch), one record each, with the catalogue of their weights;
 * `ported`: fetching a publisher's file, checking and converting it into the cache;
 * `convert`, `layout`, `torch7_layout`: mapping a checkpoint onto the builders' layers
-  (`keras-preact-convert`, `cli`);
+  (`convert_checkpoint`; the command is `keras_preact.commands.convert`);
 * `formats`: bounded readers of the checkpoint formats, which never run code.
 
 `import keras_preact` registers the shipped and ported weights in the registry of
