@@ -7,8 +7,9 @@
 The package is layered; a module imports only from its own layer and the layers
 before it (docs/architecture.md, enforced by tests/test_architecture.py):
 
-    utils  <-  models  <-  weights  <-  data  <-  training  <-  commands
-                                            \\<-  export  <----/
+    utils  <-  models  <-  weights
+                      \\<-  data  <-  training
+                                \\<-  export        (commands: every layer)
 
 * `utils`: argument checks, atomic writes and SHA-256 (imports nothing of the package);
 * `models`: depth table, layers, units, builders, registry, preprocessing, decoding of
