@@ -58,9 +58,11 @@ def main(argv=None):
     if args.list_recipes:
         return _list_recipes()
     from keras_preact.training import recipes  # no TensorFlow: an unknown recipe answers at once
+    from keras_preact.training.config import apply_overrides
+    from keras_preact.training.validation import validate_values
 
-    try:
-        recipes.get_recipe(args.recipe)
+    try:  # the recipe, the --set keys and most values, before TensorFlow loads
+        validate_values(apply_overrides(recipes.get_recipe(args.recipe), args.set, validate=False))
     except ValueError as e:
         print(f"keras-preact-train: error: {e}", file=sys.stderr)
         return 2  # EXIT_USAGE (keras_preact.training.failures imports TensorFlow)

@@ -93,11 +93,13 @@ class TrainConfig:
         return data
 
 
-def apply_overrides(config, overrides):
-    """Applies "key=value" strings (values parsed as JSON, else taken as strings).
+def apply_overrides(config, overrides, validate=True):
+    """Applies "key=value" strings (values parsed as JSON, else taken as strings);
+    `validate=False` leaves the checks of the result to the caller.
 
     Raises:
-        ValueError: for a malformed override or an unknown key (listing the keys).
+        ValueError: for a malformed override or an unknown key (listing the keys),
+            or with `validate`, a field outside its allowed values.
     """
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     changes = {}
@@ -116,4 +118,5 @@ def apply_overrides(config, overrides):
         elif isinstance(getattr(config, key), float) and is_integer(value):
             value = float(value)  # --set momentum=0
         changes[key] = value
-    return dataclasses.replace(config, **changes).validate()
+    config = dataclasses.replace(config, **changes)
+    return config.validate() if validate else config

@@ -3,14 +3,13 @@
 Each check raises a ValueError that names the field, echoes the value and states what
 is allowed. Types are strict: a boolean is not an integer, a string is not a number, and
 a float field takes an integer but never NaN or infinity. `TrainConfig.validate` runs
-them all before a run touches its work directory.
+them all before a run touches its work directory. `validate_values` holds the checks
+that need no table of models or datasets (so no Keras or TensorFlow): the training
+command runs them before it loads TensorFlow, so most bad values answer at once.
 """
 
 import math
 
-from keras_preact.data import augmentation, sources
-from keras_preact.models import arguments, registry, specs
-from keras_preact.models.layers import NORMS
 from keras_preact.utils.checks import check_choice, is_integer
 
 LR_SCALINGS = ("linear", "none")
@@ -65,6 +64,9 @@ def boundaries(field, value):
 def model_kwargs(field, value, model):
     """A dict of the builder's unit options and `norm`, each valid for `model` (checked
     without building it, so that a bad option fails before the run starts)."""
+    from keras_preact.models import arguments, registry, specs
+    from keras_preact.models.layers import NORMS
+
     allowed = (*arguments.UNIT_DEFAULTS, "norm")
     if not isinstance(value, dict) or not set(value) <= set(allowed) or not all(isinstance(k, str) for k in value):
         _fail(field, value, f"a dict of builder arguments, keys from {allowed}")
@@ -78,16 +80,15 @@ def model_kwargs(field, value, model):
         raise ValueError(f"Received: {field}={value!r}, which {model} does not take: {e}") from None
 
 
-def validate(config):
-    """Checks every field of `config`; returns it.
+def validate_values(config):
+    """The checks of `validate` that need no model or dataset tables (no Keras or
+    TensorFlow): types, ranges and shapes of the other fields.
 
     Raises:
         ValueError: for the first field outside its allowed values.
     """
     if not isinstance(config.model, str):
         _fail("model", config.model, "a model name such as 'PreActResNet110'")
-    registry.model_arguments(config.model)
-    check_choice("dataset", config.dataset, sources.DATASETS)
     path("data_dir", config.data_dir)
     path("manual_dir", config.manual_dir)
     for field in ("train_subset", "eval_subset"):
@@ -109,10 +110,25 @@ def validate(config):
     for field in ("deterministic", "sync_bn", "remat"):
         boolean(field, getattr(config, field))
     check_choice("mixed_precision", config.mixed_precision, MIXED_PRECISION)
+    if not is_integer(config.eval_crop):
+        _fail("eval_crop", config.eval_crop, "an integer crop size, e.g. 224")
+    return config
+
+
+def validate(config):
+    """Checks every field of `config`; returns it.
+
+    Raises:
+        ValueError: for the first field outside its allowed values.
+    """
+    from keras_preact.data import augmentation, sources
+    from keras_preact.models import registry
+
+    validate_values(config)
+    registry.model_arguments(config.model)
+    check_choice("dataset", config.dataset, sources.DATASETS)
     model_kwargs("model_kwargs", config.model_kwargs, config.model)
     check_choice("imagenet_augment", config.imagenet_augment, augmentation.IMAGENET_AUGMENTS)
-    if not is_integer(config.eval_crop):
-        _fail("eval_crop", config.eval_crop, f"one of {tuple(augmentation.IMAGENET_EVAL_RESIZE)}")
     check_choice("eval_crop", config.eval_crop, tuple(augmentation.IMAGENET_EVAL_RESIZE))
     augmentation.check_crop_padding(config.crop_padding, sources.DATASETS[config.dataset].image_shape[0])
     return config
