@@ -7,6 +7,7 @@ import os
 import keras
 
 from keras_preact.models import preprocessing, pretrained, units
+from keras_preact.models.names import model_name
 from keras_preact.utils.checks import check_bool, check_choice, check_rate, check_real, check_type, is_integer, shown
 
 POOLINGS = (None, "avg", "max")
@@ -32,12 +33,6 @@ SHORTCUT_OPTION_CHECKS = {
     "gate_bias": check_real,
     "rate": check_rate,
 }
-
-
-def model_name(depth, version=2):
-    """The registry name of a standard model, e.g. "PreActResNet164" (the ImageNet and
-    CIFAR depths do not overlap)."""
-    return f"{'PreAct' if version == 2 else ''}ResNet{depth}"
 
 
 def resolve_unit_options(spec, version, activation_order, shortcut, shortcut_options, downsample_shortcut, stride_on):

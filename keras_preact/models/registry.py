@@ -9,10 +9,9 @@ each a thin wrapper over `build_resnet` with keras.applications' arguments.
 
 import fnmatch
 import inspect
-import re
 
 from keras_preact.models import specs
-from keras_preact.models.arguments import model_name
+from keras_preact.models.names import MODELS, model_arguments, model_name  # noqa: F401 (re-exported)
 from keras_preact.models.pretrained import list_weights
 from keras_preact.models.resnet import build_resnet
 from keras_preact.utils.checks import check_choice, is_integer, shown
@@ -20,19 +19,6 @@ from keras_preact.utils.checks import check_choice, is_integer, shown
 # The `build_resnet` arguments a model name sets, and those its builder takes.
 NAME_ARGUMENTS = ("depth", "version", "family", "block")
 BUILDER_ARGUMENTS = tuple(p for p in inspect.signature(build_resnet).parameters if p not in NAME_ARGUMENTS)
-
-# name -> the `build_resnet` arguments that define it
-MODELS = {}
-for _family, _depths in (("imagenet", specs.IMAGENET_DEPTHS), ("cifar", specs.CIFAR_NAMED_DEPTHS)):
-    for _depth in _depths:
-        for _version in (2, 1):
-            _block = specs.get_spec(_depth, _family).block
-            MODELS[model_name(_depth, _version)] = {
-                "depth": _depth,
-                "version": _version,
-                "family": _family,
-                "block": _block,
-            }
 
 
 def list_models(pattern="*", family=None, version=None, pretrained=False):
@@ -86,30 +72,6 @@ def get_model(model, **kwargs):
     if model in MODELS:
         return BUILDERS[model](**kwargs)
     return build_resnet(arguments.pop("depth"), **arguments, **kwargs)
-
-
-def model_arguments(model):
-    """The `build_resnet` arguments of a model name: a registered name, or
-    "PreActResNet<depth>" / "ResNet<depth>" for any valid CIFAR depth (e.g. 8, 38).
-
-    Raises:
-        ValueError: if the name is neither; the message lists the registered ones.
-    """
-    if isinstance(model, str) and model in MODELS:
-        return dict(MODELS[model])
-    match = re.fullmatch(r"(PreAct)?ResNet(\d+)", model) if isinstance(model, str) else None
-    if match:
-        depth = int(match.group(2))
-        try:
-            block = specs.get_spec(depth, "cifar").block
-        except ValueError:
-            pass
-        else:
-            return {"depth": depth, "version": 2 if match.group(1) else 1, "family": "cifar", "block": block}
-    raise ValueError(
-        f"Received: model={shown(model)}; expected a registered model {list(MODELS)} or "
-        "'PreActResNet<depth>' / 'ResNet<depth>' with a CIFAR depth 6n+2 or 9n+2."
-    )
 
 
 def check_builder_arguments(model, kwargs):

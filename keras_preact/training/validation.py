@@ -4,7 +4,7 @@ Each check raises a ValueError that names the field, echoes the value and states
 is allowed. Types are strict: a boolean is not an integer, a string is not a number, and
 a float field takes an integer but never NaN or infinity. `TrainConfig.validate` runs
 them all before a run touches its work directory. `validate_values` holds the checks
-that need no table of models or datasets (so no Keras or TensorFlow): the training
+that need no Keras or TensorFlow (the model and dataset names among them): the training
 command runs them before it loads TensorFlow, so most bad values answer at once.
 """
 
@@ -64,13 +64,14 @@ def boundaries(field, value):
 def model_kwargs(field, value, model):
     """A dict of the builder's unit options and `norm`, each valid for `model` (checked
     without building it, so that a bad option fails before the run starts)."""
-    from keras_preact.models import arguments, registry, specs
+    from keras_preact.models import arguments, specs
     from keras_preact.models.layers import NORMS
+    from keras_preact.models.names import model_arguments
 
     allowed = (*arguments.UNIT_DEFAULTS, "norm")
     if not isinstance(value, dict) or not set(value) <= set(allowed) or not all(isinstance(k, str) for k in value):
         _fail(field, value, f"a dict of builder arguments, keys from {allowed}")
-    arch = registry.model_arguments(model)
+    arch = model_arguments(model)
     spec = specs.get_spec(arch["depth"], arch["family"], arch["block"])
     options = {**arguments.UNIT_DEFAULTS, **{k: v for k, v in value.items() if k != "norm"}}
     try:
@@ -81,14 +82,20 @@ def model_kwargs(field, value, model):
 
 
 def validate_values(config):
-    """The checks of `validate` that need no model or dataset tables (no Keras or
-    TensorFlow): types, ranges and shapes of the other fields.
+    """The checks of `validate` that need no Keras or TensorFlow: the model and dataset
+    names, and the types, ranges and shapes of the fields other than the unit options
+    and the augmentation's.
 
     Raises:
         ValueError: for the first field outside its allowed values.
     """
+    from keras_preact.data.catalog import DATASETS  # TensorFlow-free
+    from keras_preact.models.names import model_arguments  # Keras-free
+
     if not isinstance(config.model, str):
         _fail("model", config.model, "a model name such as 'PreActResNet110'")
+    model_arguments(config.model)
+    check_choice("dataset", config.dataset, DATASETS)
     path("data_dir", config.data_dir)
     path("manual_dir", config.manual_dir)
     for field in ("train_subset", "eval_subset"):
@@ -122,11 +129,8 @@ def validate(config):
         ValueError: for the first field outside its allowed values.
     """
     from keras_preact.data import augmentation, sources
-    from keras_preact.models import registry
 
     validate_values(config)
-    registry.model_arguments(config.model)
-    check_choice("dataset", config.dataset, sources.DATASETS)
     model_kwargs("model_kwargs", config.model_kwargs, config.model)
     check_choice("imagenet_augment", config.imagenet_augment, augmentation.IMAGENET_AUGMENTS)
     check_choice("eval_crop", config.eval_crop, tuple(augmentation.IMAGENET_EVAL_RESIZE))
