@@ -8,7 +8,7 @@ import tensorflow as tf
 import keras_preact
 from keras_preact.models import units
 
-from conftest import consumer_layers, inbound_layers
+from tests.helpers.models import consumer_layers, inbound_layers
 
 ORDERS = sorted(units.ACTIVATION_ORDERS)
 SHORTCUTS = sorted(units.SHORTCUTS)

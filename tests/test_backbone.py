@@ -13,7 +13,7 @@ from keras_preact.data import readers
 from keras_preact.export import export_saved_model
 from keras_preact.models import includes_preprocessing, preprocess_input
 
-from conftest import needs_fashion_mnist
+from tests.helpers.marks import needs_fashion_mnist
 
 # (builder arguments, input size, {level: (stride, layer name)})
 PYRAMIDS = {

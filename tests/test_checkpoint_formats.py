@@ -11,9 +11,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from torch7_models import container, module, save  # noqa: E402
-
 from keras_preact.weights.formats import safetensors, torch7, torch_pickle  # noqa: E402
+
+from tests.helpers.torch7_models import container, module, save  # noqa: E402
 
 
 def _state():

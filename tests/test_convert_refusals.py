@@ -13,11 +13,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from peer_checkpoints import peer_model  # noqa: E402
-
 from keras_preact.weights import cli  # noqa: E402
 from keras_preact.weights.convert import convert_checkpoint  # noqa: E402
 from keras_preact.weights.formats.limits import CheckpointError  # noqa: E402
+
+from tests.helpers.peer_checkpoints import peer_model  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

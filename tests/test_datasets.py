@@ -11,7 +11,7 @@ import pytest
 
 from keras_preact.data.readers import load_fashion_mnist, read_idx
 
-from conftest import needs_fashion_mnist
+from tests.helpers.marks import needs_fashion_mnist
 
 
 def write_idx(path, array, magic_type=0x08):

@@ -15,7 +15,7 @@ import pytest
 from keras_preact.data import readers
 from keras_preact.models import preprocess_input
 
-from conftest import needs_fashion_mnist
+from tests.helpers.marks import needs_fashion_mnist
 
 # The module-scoped run is shared by its tests: keep them on one xdist worker.
 pytestmark = pytest.mark.xdist_group("demo")

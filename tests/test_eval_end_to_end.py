@@ -14,13 +14,14 @@ torchvision = pytest.importorskip("torchvision")  # before TensorFlow (tests/con
 
 import matplotlib.cbook  # noqa: E402
 import numpy as np  # noqa: E402
-from peer_checkpoints import peer_model, randomize  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import keras_preact  # noqa: E402
 from keras_preact.models import pretrained  # noqa: E402
 from keras_preact.weights.ported import fetch_ported  # noqa: E402
 from keras_preact.weights.publishers import torchvision as torchvision_publisher  # noqa: E402
+
+from tests.helpers.peer_checkpoints import peer_model, randomize  # noqa: E402
 
 NAME = "test_end_to_end"
 PHOTO = Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg")).convert("RGB")

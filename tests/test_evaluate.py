@@ -9,12 +9,12 @@ import time
 import types
 
 import pytest
-from fashion_mnist_folder import folder_names, write_image_folder
 
 from keras_preact import evaluate
 from keras_preact.utils import quiet
 
-from conftest import needs_fashion_mnist
+from tests.helpers.fashion_mnist_folder import folder_names, write_image_folder
+from tests.helpers.marks import needs_fashion_mnist
 
 SHIPPED_FILE = os.path.join(
     os.path.dirname(evaluate.__file__), "weights", "files", "preactresnet20_fashion_mnist.weights.h5"

@@ -13,8 +13,8 @@ import keras_preact
 from keras_preact.data import readers
 from keras_preact.models import fine_tuning
 
-import doc_blocks
-from conftest import needs_fashion_mnist
+from tests.helpers import doc_blocks
+from tests.helpers.marks import needs_fashion_mnist
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -13,13 +13,14 @@ import zipfile
 
 import numpy as np
 import pytest
-from crafted_checkpoints import Tensor, dumps, safetensors_file, state_pickle, torch7_file, torch_file
 
 from keras_preact.weights.formats import safetensors, torch7, torch_pickle
 from keras_preact.weights.formats.limits import CheckpointError
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-BOUNDED_READER = os.path.join(HERE, "bounded_reader.py")
+from tests.helpers import HELPERS
+from tests.helpers.crafted_checkpoints import Tensor, dumps, safetensors_file, state_pickle, torch7_file, torch_file
+
+BOUNDED_READER = os.path.join(HELPERS, "bounded_reader.py")
 MEMORY_CAP_MB = 1024
 READERS = {"torch": torch_pickle.load, "safetensors": safetensors.load, "torch7": torch7.load}
 FUZZ_EXAMPLES = int(os.environ.get("KERAS_PREACT_FUZZ_EXAMPLES", "500"))

@@ -15,12 +15,13 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import synthetic_run
+from tests.helpers import HELPERS
+from tests.helpers.runs import synthetic_run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAUNCH = os.path.join(ROOT, "training", "launch.py")
 LAUNCH_WORKERS = os.path.join(ROOT, "training", "launch_workers.sh")
-KILL_AT = os.path.join(ROOT, "tests", "kill_at.py")
+KILL_AT = os.path.join(HELPERS, "kill_at.py")
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT, "PYTHON": sys.executable}
 # Two workers of one replica each: a global batch of 16, 4 steps, checkpoints at 2 and 4.
 TINY = synthetic_run(total_steps=4, checkpoint_every=2, boundary=3)
@@ -169,7 +170,7 @@ def _free_ports(count):
 @pytest.mark.xdist_group("launch")
 def test_a_sigterm_that_tensorflow_caught_still_stops_both_workers(tmp_path):
     """SIGTERM to worker 1 after its MultiWorkerMirroredStrategy installed TensorFlow's
-    SIGTERM handler, before the trainer took SIGTERM back (tests/kill_at.py): TensorFlow's
+    SIGTERM handler, before the trainer took SIGTERM back (tests/helpers/kill_at.py): TensorFlow's
     notice of it stops both workers at the same step (before the first, or soon after),
     and both exit 0."""
     workdir = tmp_path / "mw"

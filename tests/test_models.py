@@ -13,7 +13,8 @@ import tensorflow as tf
 
 import keras_preact
 
-from conftest import SMALL_SHAPE, default_model, grouped
+from tests.helpers.marks import grouped
+from tests.helpers.models import SMALL_SHAPE, default_model
 
 MODELS = keras_preact.list_models()
 CLASSES = 7  # not the default of either family
@@ -52,7 +53,7 @@ _BUILT = {}
 @pytest.fixture(params=[grouped(name) for name in MODELS])
 def built(request):
     """(name, model with logits, images, classes), built once per worker. A 1000-layer net
-    is the session's default model (conftest.default_model, also used for the parameter
+    is the session's default model (tests.helpers.models.default_model, also used for the parameter
     counts), so that it is built once per session."""
     name = request.param
     if name not in _BUILT:

@@ -21,7 +21,7 @@ import pytest
 from keras_preact.training import cli, failures
 from keras_preact.training.checkpoints import AtomicCheckpointManager
 
-from conftest import wait_for
+from tests.helpers.runs import wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}

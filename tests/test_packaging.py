@@ -21,7 +21,7 @@ import pytest
 
 import keras_preact
 
-from conftest import needs_fashion_mnist
+from tests.helpers.marks import needs_fashion_mnist
 
 # The models the JAX run builds: each (family, version, block) at its smallest named
 # depth, and the deepest ImageNet net. The 1000-layer nets build through the same Keras

@@ -11,7 +11,8 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import default_model, grouped
+from tests.helpers.marks import grouped
+from tests.helpers.models import default_model
 
 EXPECTED = {
     # v2, CIFAR-10 (10 classes)

@@ -9,7 +9,7 @@ import tensorflow as tf
 from keras_preact.data import augmentation, pipelines, readers, sources
 from keras_preact.models.preprocessing import preprocess_input
 
-from conftest import needs_fashion_mnist
+from tests.helpers.marks import needs_fashion_mnist
 
 
 def write_cifar(root, name, records_per_file=20, seed=0):

@@ -15,14 +15,14 @@ import pytest
 
 pytest.importorskip("torch")
 
-import peer_checkpoints  # noqa: E402
-from peer_checkpoints import peer_model, save_peer_checkpoint  # noqa: E402
-
 import keras_preact  # noqa: E402
 from keras_preact.models import pretrained  # noqa: E402
 from keras_preact.utils.files import file_sha256  # noqa: E402
 from keras_preact.weights import cli  # noqa: E402
 from keras_preact.weights.ported import converted_filename, fetch_ported  # noqa: E402
+
+from tests.helpers import peer_checkpoints  # noqa: E402
+from tests.helpers.peer_checkpoints import peer_model, save_peer_checkpoint  # noqa: E402
 
 NAME = "test_ported"
 

@@ -9,7 +9,6 @@ what is compared is the layout and the weights: in float32 the two libraries' su
 round differently, by up to a few 1e-4 on logits of order 10 in the 164-layer nets.
 """
 
-import contextlib
 import importlib
 
 import keras
@@ -18,8 +17,17 @@ import pytest
 
 pytest.importorskip("torch")
 
-import torch7_models  # noqa: E402
-from peer_checkpoints import (  # noqa: E402
+import keras_preact  # noqa: E402
+from keras_preact.weights.convert import check_layers_fit  # noqa: E402
+from keras_preact.weights.layout import share_stem_activation, state_dict_layers  # noqa: E402
+from keras_preact.weights.publishers import PUBLISHERS  # noqa: E402
+from keras_preact.weights.torch7_layout import APRIL_2016_LAYOUT, torch7_layers  # noqa: E402
+
+from tests.helpers import torch7_models  # noqa: E402
+from tests.helpers.marks import grouped  # noqa: E402
+from tests.helpers.models import default_model  # noqa: E402
+from tests.helpers.peer_checkpoints import (  # noqa: E402
+    convert_in_float64,
     images,
     peer_logits,
     peer_model,
@@ -28,14 +36,6 @@ from peer_checkpoints import (  # noqa: E402
     torch7_checkpoint,
     trainable_count,
 )
-
-import keras_preact  # noqa: E402
-from keras_preact.weights.convert import check_layers_fit, convert_checkpoint  # noqa: E402
-from keras_preact.weights.layout import share_stem_activation, state_dict_layers  # noqa: E402
-from keras_preact.weights.publishers import PUBLISHERS  # noqa: E402
-from keras_preact.weights.torch7_layout import APRIL_2016_LAYOUT, torch7_layers  # noqa: E402
-
-from conftest import default_model, grouped  # noqa: E402
 
 # (source, peer model, keras_preact model, family, the builder options the layout needs)
 PARITY = [
@@ -46,26 +46,6 @@ PARITY = [
     ("pytorchcv", "preresnet20_cifar10", "PreActResNet20", "cifar", {"stem_activation": "none"}),
     ("pytorchcv", "preresnet164bn_cifar100", "PreActResNet164", "cifar", {}),
 ]
-
-
-@contextlib.contextmanager
-def float64():
-    previous, floatx = keras.config.dtype_policy(), keras.config.floatx()
-    keras.config.set_dtype_policy("float64")
-    keras.config.set_floatx("float64")  # the Input layer's dtype
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
-        keras.config.set_floatx(floatx)
-
-
-def convert_in_float64(source, path, model, x):
-    """The converted model in float64 (Keras' own BN: the fused kernels are float32)."""
-    with float64():
-        return convert_checkpoint(
-            source, path, model, classifier_activation=None, input_shape=x.shape[1:], norm="keras"
-        )
 
 
 def logits(model, x):

@@ -6,12 +6,12 @@ import json
 
 import numpy as np
 import pytest
-from fashion_mnist_folder import write_image_folder
 
 from keras_preact import predict
 from keras_preact.utils import quiet
 
-from conftest import needs_fashion_mnist
+from tests.helpers.fashion_mnist_folder import write_image_folder
+from tests.helpers.marks import needs_fashion_mnist
 
 REGISTERED = ["--model", "PreActResNet20", "--weights", "fashion_mnist"]
 

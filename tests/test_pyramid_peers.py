@@ -15,10 +15,16 @@ pytest.importorskip("torch")
 timm = pytest.importorskip("timm")
 
 import torch  # noqa: E402
-from peer_checkpoints import images, peer_model, randomize, save_peer_checkpoint  # noqa: E402
-from test_ported_weights import convert_in_float64  # noqa: E402
 
 import keras_preact  # noqa: E402
+
+from tests.helpers.peer_checkpoints import (  # noqa: E402
+    convert_in_float64,  # noqa: E402
+    images,
+    peer_model,
+    randomize,
+    save_peer_checkpoint,
+)
 
 # (source of the checkpoint, its model, keras_preact model, timm's features_only model)
 CASES = [

@@ -15,7 +15,7 @@ from keras_preact.data import readers
 from keras_preact.models import pretrained
 from keras_preact.weights.shipped import shipped_weights
 
-from conftest import needs_fashion_mnist
+from tests.helpers.marks import needs_fashion_mnist
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASE = os.path.join(ROOT, "saved_models")

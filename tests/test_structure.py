@@ -8,7 +8,7 @@ import pytest
 import keras_preact
 from keras_preact.models import specs
 
-from conftest import SMALL_SHAPE, consumer_layers, inbound_layers
+from tests.helpers.models import SMALL_SHAPE, consumer_layers, inbound_layers
 
 # Small representatives of each (version, family, block), built once per module.
 CASES = {

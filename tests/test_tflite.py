@@ -15,7 +15,7 @@ from keras_preact.export import (
     run_tflite,
 )
 
-from conftest import needs_fashion_mnist
+from tests.helpers.marks import needs_fashion_mnist
 
 TEST_IMAGES = 1000
 # Largest max-abs logit difference from Keras the issue allows. With every constant rounded

@@ -24,11 +24,13 @@ from keras_preact.training import recipes, trainer
 from keras_preact.training.config import apply_overrides
 from keras_preact.training.remat import rematerialize
 
-from conftest import needs_fashion_mnist, synthetic_run, wait_for
+from tests.helpers import HELPERS
+from tests.helpers.marks import needs_fashion_mnist
+from tests.helpers.runs import synthetic_run, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-WORKER = os.path.join(ROOT, "tests", "train_worker.py")
-KILL_AT = os.path.join(ROOT, "tests", "kill_at.py")
+WORKER = os.path.join(HELPERS, "train_worker.py")
+KILL_AT = os.path.join(HELPERS, "kill_at.py")
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}
 # A small synthetic run for the fault tests: 40 steps, a checkpoint every 5, an evaluation every 10.
 FAULT_RUN = synthetic_run(total_steps=40, checkpoint_every=5, boundary=30, eval_every=10)
@@ -44,8 +46,8 @@ def _cli(args, timeout=240, **kwargs):
 
 
 def _worker(out, workdir, strategy, cpu_devices, *overrides, env=None, wait=True, kill_at=None):
-    """Runs tests/train_worker.py; `kill_at=(target, n)` SIGKILLs it at the n-th call of
-    `target` (tests/kill_at.py)."""
+    """Runs tests/helpers/train_worker.py; `kill_at=(target, n)` SIGKILLs it at the n-th call of
+    `target` (tests/helpers/kill_at.py)."""
     command = [sys.executable, WORKER, str(out), str(workdir), strategy, str(cpu_devices), *overrides]
     if kill_at:
         command[1:1] = [KILL_AT, kill_at[0], str(kill_at[1])]

@@ -1,8 +1,8 @@
 """Runs the checkpoint readers in a process whose address space is capped, as the
 size-bomb and fuzz tests need (`RLIMIT_AS`: an allocation past the cap fails at once).
 
-    python bounded_reader.py read LIMIT_MB READER FILE [READER FILE ...]
-    python bounded_reader.py fuzz LIMIT_MB READER FILE EXAMPLES SEED
+    python tests/helpers/bounded_reader.py read LIMIT_MB READER FILE [READER FILE ...]
+    python tests/helpers/bounded_reader.py fuzz LIMIT_MB READER FILE EXAMPLES SEED
 
 Only the readers are imported (not the package, whose TensorFlow would not start under
 the cap). `read` prints one JSON line per file: the outcome ("ok", or the error's class
@@ -18,7 +18,7 @@ import sys
 import time
 import types
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))  # the repository
 for package in ("keras_preact", "keras_preact.weights", "keras_preact.weights.formats"):
     stub = types.ModuleType(package)
     stub.__path__ = [os.path.join(ROOT, *package.split("."))]

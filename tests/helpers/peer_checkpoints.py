@@ -8,13 +8,18 @@ forward by its own library for the reference logits:
 * timm: `timm.models._hub.save_for_hf(..., safe_serialization=True)` (model.safetensors);
 * pytorchcv: `torch.save(state_dict)` in the legacy (pre-1.6) layout its 2019 files have;
 * torch7: fb.resnet.torch's module tree written in torch7's format (`torch7_models`).
+
+`convert_in_float64` converts such a checkpoint with Keras in float64, for comparisons of
+layouts and weights rather than of rounding.
 """
 
+import contextlib
 import os
 
 import numpy as np
 import torch
-import torch7_models
+
+from tests.helpers import torch7_models
 
 SIZES = {"imagenet": 64, "cifar": 32}
 
@@ -127,3 +132,28 @@ def pytorchcv_release(directory):
         archive.write(pth, name)
     zipped = os.path.join(directory, f"{name}.zip")
     return {"zip": zipped, "sha1": sha1, "pth": pth, "x": x, "logits": peer_logits(model, x)}
+
+
+@contextlib.contextmanager
+def float64():
+    """Keras computes in float64 inside the block (Keras is imported here, after torch)."""
+    import keras
+
+    previous, floatx = keras.config.dtype_policy(), keras.config.floatx()
+    keras.config.set_dtype_policy("float64")
+    keras.config.set_floatx("float64")  # the Input layer's dtype
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+        keras.config.set_floatx(floatx)
+
+
+def convert_in_float64(source, path, model, x):
+    """The converted model in float64 (Keras' own BN: the fused kernels are float32)."""
+    from keras_preact.weights.convert import convert_checkpoint
+
+    with float64():
+        return convert_checkpoint(
+            source, path, model, classifier_activation=None, input_shape=x.shape[1:], norm="keras"
+        )

@@ -1,7 +1,7 @@
 """Runs a command with a signal injected at an exact point, for the fault tests.
 
-    python tests/kill_at.py MODULE:ATTRIBUTE N[:SIGNAL] -m keras_preact.train ARGS...
-    python tests/kill_at.py MODULE:ATTRIBUTE N[:SIGNAL] SCRIPT.py ARGS...
+    python tests/helpers/kill_at.py MODULE:ATTRIBUTE N[:SIGNAL] -m keras_preact.train ARGS...
+    python tests/helpers/kill_at.py MODULE:ATTRIBUTE N[:SIGNAL] SCRIPT.py ARGS...
 
 `MODULE:ATTRIBUTE` names a function or method (e.g.
 `keras_preact.training.evaluation:evaluate`, `keras_preact.training.trainer:Trainer._run_step`);
@@ -16,7 +16,7 @@ import runpy
 import signal
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))  # the repository
 
 
 def inject(target, calls, signum=signal.SIGKILL):

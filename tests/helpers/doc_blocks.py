@@ -1,5 +1,5 @@
 """The code blocks of the documentation, and a runner that runs the documents' blocks in
-order, as a reader would (`python tests/doc_blocks.py WORKSPACE [DOC ...]`, by default
+order, as a reader would (`python tests/helpers/doc_blocks.py WORKSPACE [DOC ...]`, by default
 every document, in one process so that TensorFlow starts once for the Python blocks).
 
 Every fenced block names its language: `sh`/`bash` blocks run in bash, `python` blocks
@@ -24,7 +24,7 @@ import sys
 import time
 import traceback
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))  # the repository
 LANGUAGES = {"sh": "shell", "bash": "shell", "python": "python", "text": None}
 FENCE = re.compile(r"^```(.*)$")
 NOT_RUN = re.compile(r"^# not run in tests: (\S.*)$")

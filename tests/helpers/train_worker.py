@@ -1,6 +1,6 @@
 """Runs a tiny training for the distributed tests and saves the final weights.
 
-    python tests/train_worker.py OUT.npz WORKDIR STRATEGY CPU_DEVICES [KEY=VALUE ...]
+    python tests/helpers/train_worker.py OUT.npz WORKDIR STRATEGY CPU_DEVICES [KEY=VALUE ...]
 
 The config is `TINY` below with the overrides; the weights are saved in the order
 of `model.weights`, with the last evaluation loss, on every worker (chief or not). The
@@ -10,7 +10,7 @@ chief also saves the weights of each checkpoint it kept, as OUT-<step>.npz.
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))  # the repository
 
 TINY = [
     "model=PreActResNet8",
