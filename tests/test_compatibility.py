@@ -4,7 +4,7 @@ tests/helpers/data/release-0.1.0/ holds two `.keras` files saved by keras_preact
 random weights: a pre-activation net with zero-padding shortcuts (the fused
 BatchNormalization and `ZeroPadShortcut`) and a v1 net with exclusive gating
 (`GatedAdd`), with the logits that release computed. The shipped weights file, also
-written by 0.1.0, is loaded by tests/test_shipped.py.
+written by 0.1.0, is loaded by tests/weights/test_shipped.py.
 """
 
 import json

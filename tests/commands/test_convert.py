@@ -17,9 +17,8 @@ from keras_preact.weights import cli  # noqa: E402
 from keras_preact.weights.convert import convert_checkpoint  # noqa: E402
 from keras_preact.weights.formats.limits import CheckpointError  # noqa: E402
 
+from tests.helpers import ROOT  # noqa: E402
 from tests.helpers.peer_checkpoints import peer_model  # noqa: E402
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")

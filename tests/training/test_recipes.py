@@ -12,7 +12,7 @@ from keras_preact.training.checkpoints import AtomicCheckpointManager, CorruptCh
 from keras_preact.training.config import apply_overrides
 from keras_preact.training.schedules import StepSchedule
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.helpers import ROOT
 
 
 def _lr(config, steps):

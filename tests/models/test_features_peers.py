@@ -3,7 +3,7 @@ level by level, the feature maps of timm's `features_only` model with the same w
 and keras-hub's ResNetBackbone has the same levels (level n at stride 2^n, the raw
 stage outputs).
 
-Both run in float64 (as tests/test_ported_weights.py), so the comparison is of the
+Both run in float64 (as in tests/weights/test_convert.py), so the comparison is of the
 levels' positions, not of rounding.
 """
 

@@ -2,8 +2,8 @@
 cut short, servers that never answer. Real processes, files and sockets on 127.0.0.1.
 
 Run as a script, this module is the worker of the concurrency tests:
-`python test_cache.py CONFIG INDEX` loads the registered weights CONFIG names, in rounds
-that start together (a barrier of files), and writes what failed.
+`python tests/models/test_download.py CONFIG INDEX` loads the registered weights CONFIG
+names, in rounds that start together (a barrier of files), and writes what failed.
 """
 
 import contextlib

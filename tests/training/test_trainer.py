@@ -24,11 +24,10 @@ from keras_preact.training import recipes, trainer
 from keras_preact.training.config import apply_overrides
 from keras_preact.training.remat import rematerialize
 
-from tests.helpers import HELPERS
+from tests.helpers import HELPERS, ROOT
 from tests.helpers.marks import needs_fashion_mnist
 from tests.helpers.runs import synthetic_run, wait_for
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKER = os.path.join(HELPERS, "train_worker.py")
 KILL_AT = os.path.join(HELPERS, "kill_at.py")
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}

@@ -15,12 +15,12 @@ import pytest
 from keras_preact.data import readers
 from keras_preact.models import preprocess_input
 
+from tests.helpers import ROOT
 from tests.helpers.marks import needs_fashion_mnist
 
 # The module-scoped run is shared by its tests: keep them on one xdist worker.
 pytestmark = pytest.mark.xdist_group("demo")
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}
 # One checkpoint at step 16, a final one at 24, one evaluation on all 10,000 test images.
 SHORT = ["--set", "train_subset=3072", "--set", "total_steps=24", "--set", "checkpoint_every=16", "--quiet"]

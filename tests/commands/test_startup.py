@@ -15,7 +15,8 @@ import pytest
 import keras_preact
 from keras_preact.utils import lazy, quiet
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.helpers import ROOT
+
 BIN = os.path.dirname(sys.executable)
 ANSWER_SECONDS = 2.0
 # Each command's quick answers, run in one process that then reports what it imported.

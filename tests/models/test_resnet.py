@@ -97,8 +97,9 @@ def test_keras_file_round_trip_gives_the_same_outputs(built, tmp_path):
     for ours, theirs in zip(model.weights, restored.weights):
         np.testing.assert_array_equal(ours.numpy(), theirs.numpy(), err_msg=ours.path)
     # The file names Keras' BatchNormalization (it loads without the package), whose ops
-    # differ from the fused kernels' in rounding only (tests/test_layers.py compares the two
-    # layers; batch statistics of 2 small images amplify rounding, so inference is compared).
+    # differ from the fused kernels' in rounding only (tests/models/test_batch_norm.py
+    # compares the two layers; batch statistics of 2 small images amplify rounding, so
+    # inference is compared).
     np.testing.assert_allclose(restored(x, training=False), model(x, training=False), rtol=1e-4, atol=1e-4)
 
 

@@ -16,7 +16,8 @@ import pytest
 import keras_preact
 from keras_preact.models import decoding
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.helpers import ROOT
+
 CLASSES = {"imagenet": 1000, "cifar10": 10, "cifar100": 100, "fashion_mnist": 10}
 # The MD5 that keras.applications.imagenet_utils pins for its imagenet_class_index.json.
 KERAS_IMAGENET_INDEX_MD5 = "c2c37ea517e94d9795004a39431a14cb"

@@ -1,8 +1,6 @@
 """The training options beyond [2]: `drop_path_rate` (stochastic depth, Huang et al. 2016)
 and `zero_init_residual` (Goyal et al. 2017), both off by default."""
 
-import os
-
 import keras
 import numpy as np
 import pytest
@@ -12,7 +10,6 @@ from keras_preact.models import units
 from keras_preact.models.graph import unit_boundaries
 from keras_preact.models.resnet import drop_path_rates
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHAPE = (8, 8, 3)
 X = np.random.default_rng(0).normal(size=(4, *SHAPE)).astype("float32")
 VERSIONS = pytest.mark.parametrize("version", [1, 2])

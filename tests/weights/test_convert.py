@@ -23,7 +23,7 @@ from keras_preact.weights.layout import share_stem_activation, state_dict_layers
 from keras_preact.weights.publishers import PUBLISHERS  # noqa: E402
 from keras_preact.weights.torch7_layout import APRIL_2016_LAYOUT, torch7_layers  # noqa: E402
 
-from tests.helpers import torch7_models  # noqa: E402
+from tests.helpers import ROOT, torch7_models  # noqa: E402
 from tests.helpers.marks import grouped  # noqa: E402
 from tests.helpers.models import default_model  # noqa: E402
 from tests.helpers.peer_checkpoints import (  # noqa: E402
@@ -155,7 +155,7 @@ def test_the_weights_page_lists_every_registration_with_its_facts():
     and published accuracy as registered."""
     import os
 
-    page = open(os.path.join(os.path.dirname(__file__), "..", "docs", "pretrained-weights.md")).read()
+    page = open(os.path.join(ROOT, "docs", "pretrained-weights.md")).read()
     rows = [line for line in page.splitlines() if line.startswith("| `") and "` | `" in line]
     for info in keras_preact.list_weights(details=True):
         if info.source == "keras_preact":

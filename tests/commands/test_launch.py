@@ -15,10 +15,9 @@ import h5py
 import numpy as np
 import pytest
 
-from tests.helpers import HELPERS
+from tests.helpers import HELPERS, ROOT
 from tests.helpers.runs import synthetic_run
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAUNCH = os.path.join(ROOT, "training", "launch.py")
 LAUNCH_WORKERS = os.path.join(ROOT, "training", "launch_workers.sh")
 KILL_AT = os.path.join(HELPERS, "kill_at.py")

@@ -13,10 +13,8 @@ import keras_preact
 from keras_preact.data import readers
 from keras_preact.models import fine_tuning
 
-from tests.helpers import doc_blocks
+from tests.helpers import ROOT, doc_blocks
 from tests.helpers.marks import needs_fashion_mnist
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _readme_recipe():

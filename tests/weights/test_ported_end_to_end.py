@@ -57,7 +57,7 @@ def test_a_photo_gets_the_publishers_top_5_through_eval_transform(release):
     x = keras_preact.eval_transform("ResNet18", NAME)(np.asarray(PHOTO))
     ours = np.asarray(model(x[None], training=False))[0]
     assert x.shape == (224, 224, 3)
-    # The transforms differ by ~0.2 grey levels on average (test_eval_transform.py); the
+    # The transforms differ by ~0.2 grey levels on average (tests/models/test_transforms.py); the
     # logits of this random-weight net differ by that much and no more:
     tolerance = 0.05 * np.abs(theirs).max()
     assert np.abs(ours - theirs).max() < tolerance

@@ -21,9 +21,9 @@ import pytest
 from keras_preact.training import cli, failures
 from keras_preact.training.checkpoints import AtomicCheckpointManager
 
+from tests.helpers import ROOT
 from tests.helpers.runs import wait_for
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}
 FIELDS = {"model": "PreActResNet8", "dataset": "synthetic_cifar", "batch_size": 16, "reference_batch_size": 16,
           "eval_batch_size": 64, "total_steps": 4, "eval_every": 4, "checkpoint_every": 1, "warmup_steps": 0,

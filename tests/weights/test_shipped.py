@@ -15,9 +15,9 @@ from keras_preact.data import readers
 from keras_preact.models import pretrained
 from keras_preact.weights.shipped import shipped_weights
 
+from tests.helpers import ROOT
 from tests.helpers.marks import needs_fashion_mnist
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASE = os.path.join(ROOT, "saved_models")
 with open(os.path.join(BASE, "manifest.json")) as _f:
     MANIFEST = json.load(_f)

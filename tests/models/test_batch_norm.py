@@ -14,7 +14,7 @@ from keras_preact.models import batch_norm
 from keras_preact.models.batch_norm import BatchNormalization as FusedBatchNormalization
 from keras_preact.models.layers import BN_EPSILON, BN_MOMENTUM
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.helpers import ROOT
 
 
 def _pair(shape, axis=-1, **kwargs):
