@@ -1,16 +1,15 @@
-"""weights=: local files, registered names fetched by URL with SHA-256, strict loading."""
+"""weights=: local files, registered names fetched by URL with SHA-256, and `classes=N`
+with registered weights (strict loading: test_strict_loading.py)."""
 
 import hashlib
 import pathlib
-import warnings
 
-import h5py
 import keras
 import numpy as np
 import pytest
 
 import keras_preact
-from keras_preact.models import pretrained, strict_loading
+from keras_preact.models import pretrained
 
 SHAPE = (8, 8, 3)
 X = np.random.default_rng(0).normal(size=(2, *SHAPE)).astype("float32")
@@ -110,64 +109,6 @@ def test_registered_weights_constrain_channels_and_layout_not_classes(saved, reg
     assert features.output_shape == (None, 4, 4, 64)
 
 
-def test_weights_of_another_architecture_fail_naming_the_layer(tmp_path):
-    deeper = keras_preact.PreActResNet32(input_shape=SHAPE, classes=5)
-    path = tmp_path / "preact32.weights.h5"
-    deeper.save_weights(path)
-    shallow = tmp_path / "preact20.weights.h5"
-    keras_preact.PreActResNet20(input_shape=SHAPE, classes=5).save_weights(shallow)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        # The file has layers the model lacks: Keras alone would load the rest silently.
-        with pytest.raises(ValueError, match=r"another architecture.*layer\(s\) that 'preact_resnet20' does not have"):
-            keras_preact.PreActResNet20(weights=path, input_shape=SHAPE, classes=5)
-        # The file lacks layers of the model / has other shapes: the model layer is named.
-        with pytest.raises(ValueError, match=r"does not fit 'preact_resnet32'.*stage\d_unit\d+_"):
-            keras_preact.PreActResNet32(weights=shallow, input_shape=SHAPE, classes=5)
-        with pytest.raises(ValueError, match=r"does not fit 'preact_resnet20'.*predictions"):
-            keras_preact.PreActResNet20(weights=shallow, input_shape=SHAPE, classes=6)
-    # Only the clear error: none of Keras' per-container warnings (dozens) before it.
-    assert [str(w.message) for w in caught if "Skipping nested container" in str(w.message)] == []
-
-
-class NestedBlocks(keras.layers.Layer):
-    """A layer whose sublayers sit in nested lists, which Keras saves as `container*` groups."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.blocks = [[keras.layers.Dense(3)], [keras.layers.Dense(2)]]
-
-    def call(self, x):
-        for (block,) in self.blocks:
-            x = block(x)
-        return x
-
-
-def test_a_file_lacking_a_nested_container_is_refused(tmp_path):
-    # Keras loads such a file (as one written before it saved nested containers) with
-    # only a warning, the container's layers keeping their initial weights.
-    inputs = keras.Input((4,))
-    model = keras.Model(inputs, NestedBlocks(name="nested")(inputs), name="nested_model")
-    path = tmp_path / "nested.weights.h5"
-    model.save_weights(path)
-    strict_loading.load_weights_strict(model, path)  # the whole file loads
-    with h5py.File(path, "a") as f:
-        del f["layers/nested_blocks/blocks/container_1"]  # keys are class names
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        with pytest.raises(ValueError, match=r"does not fit 'nested_model': it lacks 1 nested container.*container_1"):
-            strict_loading.load_weights_strict(model, path)
-    assert [str(w.message) for w in caught if "Skipping nested container" in str(w.message)] == []
-
-
-def test_weights_file_keys_match_what_keras_writes(saved):
-    model, path = saved
-    with h5py.File(path, "r") as f:
-        in_file = {k for k in f["layers"] if len(f["layers"][k].get("vars", {}))}
-    keys = strict_loading.weights_file_keys(model)
-    assert in_file == {k for k, name in keys.items() if model.get_layer(name).weights}
-
-
 @pytest.mark.parametrize("bad", ["imagenet", "nonexistent.weights.h5", "model.h5", 3])
 def test_weights_argument_errors_list_the_choices(bad):
     with pytest.raises(ValueError, match=r"weights=.*expected None, a registered name for PreActResNet20"):
@@ -202,3 +143,26 @@ def test_get_weights_info_refuses_arguments_that_are_not_strings(model, name, ar
     with pytest.raises(ValueError, match=rf"Received: {argument}=.*; expected a string"):
         keras_preact.get_weights_info(model, name)
     assert keras_preact.get_weights_info("PreActResNet20", "no such weights") is None
+
+
+# `classes=N` with registered weights: the pretrained body with a new classifier, as
+# timm's `num_classes=` and keras-hub load it.
+
+
+def test_every_layer_but_the_classifier_is_loaded():
+    pretrained = keras_preact.PreActResNet20(weights="fashion_mnist")
+    keras.utils.set_random_seed(3)
+    model = keras_preact.PreActResNet20(weights="fashion_mnist", classes=3)
+    assert model.output_shape == (None, 3)
+    names = [layer.name for layer in model.layers]
+    assert names == [layer.name for layer in pretrained.layers]
+    for name in names:
+        if name != "predictions":
+            for ours, theirs in zip(model.get_layer(name).get_weights(), pretrained.get_layer(name).get_weights()):
+                np.testing.assert_array_equal(ours, theirs, err_msg=name)
+    # The new classifier is the builder's: as initialised without weights, from the same seed.
+    keras.utils.set_random_seed(3)
+    fresh = keras_preact.PreActResNet20(weights=None, input_shape=(28, 28, 1), classes=3)
+    for ours, theirs in zip(model.get_layer("predictions").get_weights(), fresh.get_layer("predictions").get_weights()):
+        np.testing.assert_array_equal(ours, theirs)
+    assert model.get_layer("predictions").get_weights()[0].shape == (64, 3)

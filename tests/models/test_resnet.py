@@ -137,3 +137,12 @@ def test_softmax_head_is_a_distribution():
     probs = model(images((8, 8, 3)), training=False)
     np.testing.assert_allclose(np.sum(probs, axis=-1), 1.0, rtol=1e-5)
     assert np.all(probs > 0)
+
+
+def test_a_model_without_stem_activation_round_trips_through_a_keras_file(tmp_path):
+    model = keras_preact.PreActResNet18(weights=None, input_shape=(64, 64, 3), stem_activation="none")
+    assert [layer.name for layer in model.layers[1:5]] == ["conv1_pad", "conv1", "pool1", "stage1_unit1_preact_bn"]
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    x = images((64, 64, 3))
+    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(model(x)), atol=1e-6)

@@ -11,7 +11,6 @@ round differently, by up to a few 1e-4 on logits of order 10 in the 164-layer ne
 
 import importlib
 
-import keras
 import numpy as np
 import pytest
 
@@ -114,40 +113,6 @@ def test_fb_resnet_200_tree_fits_the_registered_layout():
     layers, options = torch7_layers(torch7_models.preresnet((3, 24, 36, 3), "april2016"))
     assert options == APRIL_2016_LAYOUT
     check_layers_fit(keras_preact.get_model("PreActResNet200", weights=None, **options), layers, "torch7")
-
-
-def test_padded_max_pooling_is_torchs_max_pool_on_negative_inputs():
-    import torch
-
-    from keras_preact.models.layers import PaddedMaxPooling2D
-
-    x = -np.abs(np.random.default_rng(0).normal(size=(2, 9, 9, 3))).astype("float32") - 1.0
-    expected = torch.nn.functional.max_pool2d(torch.from_numpy(x.transpose(0, 3, 1, 2)), 3, 2, 1).numpy()
-    got = np.asarray(PaddedMaxPooling2D(3, 2, 1)(x)).transpose(0, 3, 1, 2)
-    np.testing.assert_array_equal(got, expected)
-    assert (got < -1.0).all()  # no zero came in from the padding
-
-
-def test_a_model_without_stem_activation_round_trips_through_a_keras_file(tmp_path):
-    model = keras_preact.PreActResNet18(weights=None, input_shape=(64, 64, 3), stem_activation="none")
-    assert [layer.name for layer in model.layers[1:5]] == ["conv1_pad", "conv1", "pool1", "stage1_unit1_preact_bn"]
-    model.save(tmp_path / "m.keras")
-    loaded = keras.saving.load_model(tmp_path / "m.keras")
-    x = images("imagenet").astype("float32")
-    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(model(x)), atol=1e-6)
-
-
-@pytest.mark.parametrize(
-    "options, message",
-    [
-        ({"stem_activation": True}, r"stem_activation=True; expected one of \('shared', 'none', 'separate'\)"),
-        ({"version": 1, "stem_activation": "none"}, "only pre-activation units"),
-        ({"version": 1, "downsample_shortcut": "input_projection"}, "applies to version 2"),
-    ],
-)
-def test_layout_options_are_checked(options, message):
-    with pytest.raises(ValueError, match=message):
-        keras_preact.build_resnet(20, family="cifar", **options)
 
 
 def test_the_weights_page_lists_every_registration_with_its_facts():
