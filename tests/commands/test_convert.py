@@ -1,6 +1,8 @@
-"""What the converter refuses after reading a checkpoint, and how its command ends:
-non-finite weights and negative variances, a `--model` of another depth (before any
-model is built), and an output that cannot be written (exit 4, nothing left behind)."""
+"""`keras-preact-convert`: a released checkpoint converted to a `.keras` or `.weights.h5`
+file, with the builder call to load it; `--list`; and how the command ends on what it
+refuses: a `--model` of another depth (before any model is built), bad arguments (one
+line, exit 2), and an output that cannot be written (exit 4, nothing left behind). What
+the conversion itself refuses: tests/weights/test_convert.py."""
 
 import os
 import re
@@ -8,17 +10,23 @@ import subprocess
 import sys
 import time
 
+import keras
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+pytest.importorskip("torch")
 
+import keras_preact  # noqa: E402
 from keras_preact.weights import cli  # noqa: E402
-from keras_preact.weights.convert import convert_checkpoint  # noqa: E402
-from keras_preact.weights.formats.limits import CheckpointError  # noqa: E402
 
-from tests.helpers import ROOT  # noqa: E402
-from tests.helpers.peer_checkpoints import peer_model  # noqa: E402
+from tests.helpers import ROOT, peer_checkpoints  # noqa: E402
+from tests.helpers.peer_checkpoints import peer_model, save_state  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def pytorchcv_release(tmp_path_factory):
+    """preresnet20_cifar10 with random weights, released as pytorchcv releases it."""
+    return peer_checkpoints.pytorchcv_release(tmp_path_factory.mktemp("release"))
 
 
 @pytest.fixture(scope="module")
@@ -26,32 +34,8 @@ def resnet20_state():
     return peer_model("pytorchcv", "resnet20_cifar10").state_dict()
 
 
-def _saved(state, path, **changes):
-    state = {k: v.clone() for k, v in state.items()}
-    for key, (index, value) in changes.items():
-        state[key.replace("__", ".")].view(-1)[index] = value
-    torch.save(state, path, _use_new_zipfile_serialization=False)
-    return str(path)
-
-
-@pytest.mark.parametrize(
-    "change, message",
-    [
-        ({"features__stage2__unit1__body__conv1__conv__weight": (5, float("nan"))}, "stage2_unit1_conv1.*non-finite"),
-        ({"output__bias": (3, float("inf"))}, "predictions.*non-finite"),
-        ({"features__stage1__unit2__body__conv2__bn__running_var": (0, -1.0)}, "stage1_unit2_bn2.*negative"),
-    ],
-    ids=["nan", "inf", "negative_variance"],
-)
-def test_non_finite_weights_and_negative_variances_are_refused(resnet20_state, tmp_path, change, message):
-    path = _saved(resnet20_state, tmp_path / "bad.pth", **change)
-    with pytest.raises(CheckpointError, match=message):
-        convert_checkpoint("pytorchcv", path, "ResNet20", output=tmp_path / "out.weights.h5")
-    assert os.listdir(tmp_path) == ["bad.pth"]
-
-
 def test_a_model_of_another_depth_is_refused_before_it_is_built(resnet20_state, tmp_path, capsys):
-    path = _saved(resnet20_state, tmp_path / "r20.pth")
+    path = save_state(resnet20_state, tmp_path / "r20.pth")
     start = time.perf_counter()
     with pytest.raises(SystemExit) as status:
         cli.run(["--source", "pytorchcv", "--checkpoint", path, "--model", "ResNet60002", "--output", "x.keras"])
@@ -95,7 +79,7 @@ def read_only_disk(tmp_path):
 @pytest.mark.slow
 def test_a_full_disk_while_writing_weights_ends_with_exit_4_and_one_paragraph(resnet20_state, tmp_path, full_disk):
     """In a process of its own: HDF5 crashed the interpreter at exit after a failed write."""
-    path = _saved(resnet20_state, tmp_path / "r20.pth")
+    path = save_state(resnet20_state, tmp_path / "r20.pth")
     done = subprocess.run(
         [
             sys.executable,
@@ -124,29 +108,73 @@ def test_a_full_disk_while_writing_weights_ends_with_exit_4_and_one_paragraph(re
 
 
 def test_a_full_disk_while_writing_a_keras_file_returns_4(resnet20_state, tmp_path, full_disk, capsys):
-    path = _saved(resnet20_state, tmp_path / "r20.pth")
+    path = save_state(resnet20_state, tmp_path / "r20.pth")
     argv = ["--source", "pytorchcv", "--checkpoint", path, "--model", "ResNet20"]
     assert cli.run([*argv, "--output", str(full_disk / "r20.keras")]) == 4
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "No space left on device" in err[0] and os.listdir(full_disk) == []
 
 
-def test_the_converted_weights_file_equals_keras_own(resnet20_state, tmp_path):
-    """The `.weights.h5` built in memory loads as the one `save_weights` writes."""
-    path = _saved(resnet20_state, tmp_path / "r20.pth")
-    model, _ = convert_checkpoint("pytorchcv", path, "ResNet20", output=tmp_path / "ours.weights.h5")
-    model.save_weights(tmp_path / "keras.weights.h5")
-    for name in ("ours", "keras"):
-        reloaded = model.__class__.from_config(model.get_config())
-        reloaded.load_weights(tmp_path / f"{name}.weights.h5")
-        for a, b in zip(model.get_weights(), reloaded.get_weights()):
-            np.testing.assert_array_equal(a, b)
-
-
 @pytest.mark.parametrize("suffix", [".weights.h5", ".keras"])
 def test_a_read_only_disk_returns_4_with_one_line(resnet20_state, tmp_path, read_only_disk, suffix, capsys):
-    path = _saved(resnet20_state, tmp_path / "r20.pth")
+    path = save_state(resnet20_state, tmp_path / "r20.pth")
     argv = ["--source", "pytorchcv", "--checkpoint", path, "--model", "ResNet20"]
     assert cli.run([*argv, "--output", str(read_only_disk / f"r20{suffix}")]) == 4
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "Read-only file system" in err[0] and os.listdir(read_only_disk) == []
+
+
+def test_convert_command_writes_weights_and_prints_the_builder_call(pytorchcv_release, tmp_path, capsys):
+    output = str(tmp_path / "preresnet20.weights.h5")
+    argv = ["--source", "pytorchcv", "--checkpoint", pytorchcv_release["pth"], "--model", "PreActResNet20"]
+    assert cli.main([*argv, "--output", output]) == 0
+    printed = capsys.readouterr().out
+    assert f"keras_preact.PreActResNet20(weights={output!r}, stem_activation='none')" in printed
+    model = keras_preact.PreActResNet20(weights=output, stem_activation="none", classifier_activation=None)
+    x = pytorchcv_release["x"]
+    np.testing.assert_allclose(np.asarray(model(x, training=False)), pytorchcv_release["logits"], atol=1e-4)
+    keras_file = str(tmp_path / "preresnet20.keras")
+    assert cli.main([*argv, "--output", keras_file, "--classifier-activation", "none"]) == 0
+    loaded = keras.saving.load_model(keras_file)
+    np.testing.assert_allclose(np.asarray(loaded(x, training=False)), pytorchcv_release["logits"], atol=1e-4)
+
+
+def test_convert_command_takes_pytorchcvs_release_zip_as_it_is(pytorchcv_release, tmp_path):
+    """The .pth.zip a pytorchcv release downloads converts without unzipping by hand."""
+    output = str(tmp_path / "from-zip.weights.h5")
+    argv = ["--source", "pytorchcv", "--checkpoint", pytorchcv_release["zip"], "--model", "PreActResNet20"]
+    assert cli.main([*argv, "--output", output]) == 0
+    model = keras_preact.PreActResNet20(weights=output, stem_activation="none", classifier_activation=None)
+    x = pytorchcv_release["x"]
+    np.testing.assert_allclose(np.asarray(model(x, training=False)), pytorchcv_release["logits"], atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"--model": "ResNet50"}, "pytorchcv checkpoints hold version 1 cifar, version 2 cifar models"),
+        ({"--model": "ResNet20"}, "The pytorchcv weights do not fit 'resnet20': no weights for"),
+        ({"--output": "out.h5"}, r"expected a path ending in one of \('.keras', '.weights.h5'\)"),
+        ({"--checkpoint": "missing.pth"}, "No such file or directory"),
+        ({"--source": "caffe"}, "invalid choice: 'caffe'"),
+    ],
+)
+def test_convert_command_errors_are_one_line(change, message, pytorchcv_release, tmp_path, capsys):
+    args = {"--source": "pytorchcv", "--checkpoint": pytorchcv_release["pth"], "--model": "PreActResNet20"}
+    args = {**args, "--output": str(tmp_path / "out.weights.h5"), **change}
+    with pytest.raises(SystemExit) as done:
+        cli.main([v for item in args.items() for v in item])
+    assert done.value.code == 2
+    error = capsys.readouterr().err
+    assert "Traceback" not in error
+    last = error.strip().splitlines()[-1]  # argparse: the usage, then the message on one line
+    assert last.startswith("keras-preact-convert: error: ")
+    assert re.search(message, last), error
+
+
+def test_convert_list_shows_every_registered_weight(capsys):
+    assert cli.main(["--list"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1 + len(keras_preact.list_weights())
+    row = next(line for line in lines if line.startswith("PreActResNet200 "))
+    assert "fb.resnet.torch" in row and "21.66%" in row and "BSD-3-Clause" in row

@@ -10,7 +10,9 @@ forward by its own library for the reference logits:
 * torch7: fb.resnet.torch's module tree written in torch7's format (`torch7_models`).
 
 `convert_in_float64` converts such a checkpoint with Keras in float64, for comparisons of
-layouts and weights rather than of rounding.
+layouts and weights rather than of rounding; `save_state` saves a state dict with some
+values changed (non-finite weights, negative variances); `state_of_every_kind` is a
+state dict of every dtype and view the format readers take.
 """
 
 import contextlib
@@ -78,6 +80,33 @@ def save_peer_checkpoint(source, model, directory, name):
     path = os.path.join(directory, f"{name}.pth")
     torch.save(model.state_dict(), path, _use_new_zipfile_serialization=source != "pytorchcv")
     return path
+
+
+def state_of_every_kind():
+    """A state dict of every dtype and view the readers take: float32, float16, bfloat16,
+    int64, a scalar, a transposed view and a slice with a storage offset."""
+    generator = torch.Generator().manual_seed(0)
+    base = torch.randn(4, 6, generator=generator)
+    return {
+        "float32": torch.randn(3, 2, 3, 3, generator=generator),
+        "transposed": base.t(),  # a strided view of a larger storage
+        "slice": base[1:3, 2:],  # with a storage offset
+        "float16": torch.randn(5, generator=generator).half(),
+        "bfloat16": torch.randn(5, generator=generator).bfloat16(),
+        "int64": torch.tensor([1, -2, 3]),
+        "scalar": torch.tensor(7),
+    }
+
+
+def save_state(state, path, **changes):
+    """Saves a copy of the state dict `state` as pytorchcv's files are (torch.save's legacy
+    layout) with `changes` made: {key, with "__" for ".": (flat index, value)}; returns
+    the path."""
+    state = {k: v.clone() for k, v in state.items()}
+    for key, (index, value) in changes.items():
+        state[key.replace("__", ".")].view(-1)[index] = value
+    torch.save(state, path, _use_new_zipfile_serialization=False)
+    return str(path)
 
 
 def peer_logits(model, images_nhwc):

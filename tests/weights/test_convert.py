@@ -1,6 +1,7 @@
-"""Ported weights: checkpoints written by the peers' own code convert exactly, and every
-registered weight's source model has the structure and counts of the model it loads
-into.
+"""Converting released checkpoints: checkpoints written by the peers' own code convert
+exactly, every registered weight's source model has the structure and counts of the
+model it loads into, and a checkpoint with non-finite weights or negative variances is
+refused.
 
 Parity: the Keras model's logits equal the source model's own forward pass (the peer
 library's, or nn's evaluation-mode semantics on the .t7 file read by `torchfile`) to
@@ -10,6 +11,7 @@ round differently, by up to a few 1e-4 on logits of order 10 in the 164-layer ne
 """
 
 import importlib
+import os
 
 import numpy as np
 import pytest
@@ -17,12 +19,12 @@ import pytest
 pytest.importorskip("torch")
 
 import keras_preact  # noqa: E402
-from keras_preact.weights.convert import check_layers_fit  # noqa: E402
+from keras_preact.weights.convert import check_layers_fit, convert_checkpoint  # noqa: E402
+from keras_preact.weights.formats.limits import CheckpointError  # noqa: E402
 from keras_preact.weights.layout import share_stem_activation, state_dict_layers  # noqa: E402
-from keras_preact.weights.publishers import PUBLISHERS  # noqa: E402
 from keras_preact.weights.torch7_layout import APRIL_2016_LAYOUT, torch7_layers  # noqa: E402
 
-from tests.helpers import ROOT, torch7_models  # noqa: E402
+from tests.helpers import torch7_models  # noqa: E402
 from tests.helpers.marks import grouped  # noqa: E402
 from tests.helpers.models import default_model  # noqa: E402
 from tests.helpers.peer_checkpoints import (  # noqa: E402
@@ -32,6 +34,7 @@ from tests.helpers.peer_checkpoints import (  # noqa: E402
     peer_model,
     randomize,
     save_peer_checkpoint,
+    save_state,
     torch7_checkpoint,
     trainable_count,
 )
@@ -45,6 +48,11 @@ PARITY = [
     ("pytorchcv", "preresnet20_cifar10", "PreActResNet20", "cifar", {"stem_activation": "none"}),
     ("pytorchcv", "preresnet164bn_cifar100", "PreActResNet164", "cifar", {}),
 ]
+
+
+@pytest.fixture(scope="module")
+def resnet20_state():
+    return peer_model("pytorchcv", "resnet20_cifar10").state_dict()
 
 
 def logits(model, x):
@@ -115,32 +123,29 @@ def test_fb_resnet_200_tree_fits_the_registered_layout():
     check_layers_fit(keras_preact.get_model("PreActResNet200", weights=None, **options), layers, "torch7")
 
 
-def test_the_weights_page_lists_every_registration_with_its_facts():
-    """docs/pretrained-weights.md has a row per ported weight, with its source file, hash
-    and published accuracy as registered."""
-    import os
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"features__stage2__unit1__body__conv1__conv__weight": (5, float("nan"))}, "stage2_unit1_conv1.*non-finite"),
+        ({"output__bias": (3, float("inf"))}, "predictions.*non-finite"),
+        ({"features__stage1__unit2__body__conv2__bn__running_var": (0, -1.0)}, "stage1_unit2_bn2.*negative"),
+    ],
+    ids=["nan", "inf", "negative_variance"],
+)
+def test_non_finite_weights_and_negative_variances_are_refused(resnet20_state, tmp_path, change, message):
+    path = save_state(resnet20_state, tmp_path / "bad.pth", **change)
+    with pytest.raises(CheckpointError, match=message):
+        convert_checkpoint("pytorchcv", path, "ResNet20", output=tmp_path / "out.weights.h5")
+    assert os.listdir(tmp_path) == ["bad.pth"]
 
-    page = open(os.path.join(ROOT, "docs", "pretrained-weights.md")).read()
-    rows = [line for line in page.splitlines() if line.startswith("| `") and "` | `" in line]
-    for info in keras_preact.list_weights(details=True):
-        if info.source == "keras_preact":
-            continue
-        (row,) = [r for r in rows if r.startswith(f"| `{info.model}` | `{info.name}` |")]
-        assert info.published_accuracy.split(" (")[0] in row
-        assert (info.source_hash or "none published")[:13] in row
 
-
-def test_every_ported_registration_states_its_source_license_accuracy_and_preprocessing():
-    infos = [i for i in keras_preact.list_weights(details=True) if i.source != "keras_preact"]
-    assert len(infos) == 39
-    for info in infos:
-        assert (
-            info.source in PUBLISHERS and info.license == PUBLISHERS[info.source].license and info.published_accuracy
-        ), info
-        assert info.url.startswith("https://") and info.sha256 is None and info.fetch is not None
-        assert (info.source_hash is None) == (info.source in ("timm", "fb.resnet.torch"))
-        x = np.full((1, *info.input_shape), 200.0, "float32")
-        expected = (200.0 - np.asarray(info.mean)) / np.asarray(info.std)
-        np.testing.assert_allclose(keras_preact.preprocess_input(x, info.preprocessing)[0, 0, 0], expected, rtol=1e-6)
-        dataset = "imagenet" if info.name.startswith("torchvision_") else info.name
-        assert info.classes == {"imagenet": 1000, "cifar10": 10, "cifar100": 100}[dataset]
+def test_the_converted_weights_file_equals_keras_own(resnet20_state, tmp_path):
+    """The `.weights.h5` built in memory loads as the one `save_weights` writes."""
+    path = save_state(resnet20_state, tmp_path / "r20.pth")
+    model, _ = convert_checkpoint("pytorchcv", path, "ResNet20", output=tmp_path / "ours.weights.h5")
+    model.save_weights(tmp_path / "keras.weights.h5")
+    for name in ("ours", "keras"):
+        reloaded = model.__class__.from_config(model.get_config())
+        reloaded.load_weights(tmp_path / f"{name}.weights.h5")
+        for a, b in zip(model.get_weights(), reloaded.get_weights()):
+            np.testing.assert_array_equal(a, b)

@@ -1,15 +1,15 @@
 """Ported weights through the whole download path, with local file:// URLs: the
 publisher's hash is checked, the converted file is cached with its SHA-256 and reused,
 a wrong hash caches nothing, and offline the error names the URL and the command that
-converts a copied file. Also `keras-preact-convert` and the builder's argument checks
-for ported weights."""
+converts a copied file; the builder's argument checks for ported weights; and every
+ported registration's facts (source, license, accuracy, preprocessing), as
+docs/pretrained-weights.md lists them. The command that converts a checkpoint by hand:
+tests/commands/test_convert.py."""
 
 import hashlib
 import os
-import re
 import shutil
 
-import keras
 import numpy as np
 import pytest
 
@@ -18,10 +18,10 @@ pytest.importorskip("torch")
 import keras_preact  # noqa: E402
 from keras_preact.models import pretrained  # noqa: E402
 from keras_preact.utils.files import file_sha256  # noqa: E402
-from keras_preact.weights import cli  # noqa: E402
 from keras_preact.weights.ported import converted_filename, fetch_ported  # noqa: E402
+from keras_preact.weights.publishers import PUBLISHERS  # noqa: E402
 
-from tests.helpers import peer_checkpoints  # noqa: E402
+from tests.helpers import ROOT, peer_checkpoints  # noqa: E402
 from tests.helpers.peer_checkpoints import peer_model, save_peer_checkpoint  # noqa: E402
 
 NAME = "test_ported"
@@ -126,67 +126,30 @@ def test_builder_checks_apply_to_ported_weights(pytorchcv_release, keras_home):
     np.testing.assert_allclose(pooled @ dense.get_weights()[0] + dense.get_weights()[1], full(x), atol=1e-4)
 
 
-def test_convert_command_writes_weights_and_prints_the_builder_call(pytorchcv_release, tmp_path, capsys):
-    output = str(tmp_path / "preresnet20.weights.h5")
-    argv = ["--source", "pytorchcv", "--checkpoint", pytorchcv_release["pth"], "--model", "PreActResNet20"]
-    assert cli.main([*argv, "--output", output]) == 0
-    printed = capsys.readouterr().out
-    assert f"keras_preact.PreActResNet20(weights={output!r}, stem_activation='none')" in printed
-    model = keras_preact.PreActResNet20(weights=output, stem_activation="none", classifier_activation=None)
-    x = pytorchcv_release["x"]
-    np.testing.assert_allclose(np.asarray(model(x, training=False)), pytorchcv_release["logits"], atol=1e-4)
-    keras_file = str(tmp_path / "preresnet20.keras")
-    assert cli.main([*argv, "--output", keras_file, "--classifier-activation", "none"]) == 0
-    loaded = keras.saving.load_model(keras_file)
-    np.testing.assert_allclose(np.asarray(loaded(x, training=False)), pytorchcv_release["logits"], atol=1e-4)
+def test_the_weights_page_lists_every_registration_with_its_facts():
+    """docs/pretrained-weights.md has a row per ported weight, with its source file, hash
+    and published accuracy as registered."""
+    page = open(os.path.join(ROOT, "docs", "pretrained-weights.md")).read()
+    rows = [line for line in page.splitlines() if line.startswith("| `") and "` | `" in line]
+    for info in keras_preact.list_weights(details=True):
+        if info.source == "keras_preact":
+            continue
+        (row,) = [r for r in rows if r.startswith(f"| `{info.model}` | `{info.name}` |")]
+        assert info.published_accuracy.split(" (")[0] in row
+        assert (info.source_hash or "none published")[:13] in row
 
 
-def test_convert_command_takes_pytorchcvs_release_zip_as_it_is(pytorchcv_release, tmp_path):
-    """The .pth.zip a pytorchcv release downloads converts without unzipping by hand."""
-    output = str(tmp_path / "from-zip.weights.h5")
-    argv = ["--source", "pytorchcv", "--checkpoint", pytorchcv_release["zip"], "--model", "PreActResNet20"]
-    assert cli.main([*argv, "--output", output]) == 0
-    model = keras_preact.PreActResNet20(weights=output, stem_activation="none", classifier_activation=None)
-    x = pytorchcv_release["x"]
-    np.testing.assert_allclose(np.asarray(model(x, training=False)), pytorchcv_release["logits"], atol=1e-4)
-
-
-def test_source_names_the_publisher_as_the_registry_does():
-    """`--source` takes `WeightsInfo.source`'s names (and "torch7", fb.resnet.torch's older name here)."""
-    from keras_preact.weights.publishers import PUBLISHERS, get_publisher
-
-    assert {i.source for i in keras_preact.list_weights(details=True)} - {"keras_preact"} == set(PUBLISHERS)
-    assert get_publisher("torch7") is PUBLISHERS["fb.resnet.torch"]
-    with pytest.raises(ValueError, match=r"Received: source='caffe'; expected one of \('torchvision'"):
-        get_publisher("caffe")
-
-
-@pytest.mark.parametrize(
-    "change, message",
-    [
-        ({"--model": "ResNet50"}, "pytorchcv checkpoints hold version 1 cifar, version 2 cifar models"),
-        ({"--model": "ResNet20"}, "The pytorchcv weights do not fit 'resnet20': no weights for"),
-        ({"--output": "out.h5"}, r"expected a path ending in one of \('.keras', '.weights.h5'\)"),
-        ({"--checkpoint": "missing.pth"}, "No such file or directory"),
-        ({"--source": "caffe"}, "invalid choice: 'caffe'"),
-    ],
-)
-def test_convert_command_errors_are_one_line(change, message, pytorchcv_release, tmp_path, capsys):
-    args = {"--source": "pytorchcv", "--checkpoint": pytorchcv_release["pth"], "--model": "PreActResNet20"}
-    args = {**args, "--output": str(tmp_path / "out.weights.h5"), **change}
-    with pytest.raises(SystemExit) as done:
-        cli.main([v for item in args.items() for v in item])
-    assert done.value.code == 2
-    error = capsys.readouterr().err
-    assert "Traceback" not in error
-    last = error.strip().splitlines()[-1]  # argparse: the usage, then the message on one line
-    assert last.startswith("keras-preact-convert: error: ")
-    assert re.search(message, last), error
-
-
-def test_convert_list_shows_every_registered_weight(capsys):
-    assert cli.main(["--list"]) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 1 + len(keras_preact.list_weights())
-    row = next(line for line in lines if line.startswith("PreActResNet200 "))
-    assert "fb.resnet.torch" in row and "21.66%" in row and "BSD-3-Clause" in row
+def test_every_ported_registration_states_its_source_license_accuracy_and_preprocessing():
+    infos = [i for i in keras_preact.list_weights(details=True) if i.source != "keras_preact"]
+    assert len(infos) == 39
+    for info in infos:
+        assert (
+            info.source in PUBLISHERS and info.license == PUBLISHERS[info.source].license and info.published_accuracy
+        ), info
+        assert info.url.startswith("https://") and info.sha256 is None and info.fetch is not None
+        assert (info.source_hash is None) == (info.source in ("timm", "fb.resnet.torch"))
+        x = np.full((1, *info.input_shape), 200.0, "float32")
+        expected = (200.0 - np.asarray(info.mean)) / np.asarray(info.std)
+        np.testing.assert_allclose(keras_preact.preprocess_input(x, info.preprocessing)[0, 0, 0], expected, rtol=1e-6)
+        dataset = "imagenet" if info.name.startswith("torchvision_") else info.name
+        assert info.classes == {"imagenet": 1000, "cifar10": 10, "cifar100": 100}[dataset]
