@@ -1,4 +1,4 @@
-"""Input pipelines: loaders in the official formats, augmentation, determinism, resume."""
+"""Input pipelines: augmentation, determinism, resume, and the batches of each worker."""
 
 import os
 
@@ -6,66 +6,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_preact.data import augmentation, pipelines, readers, sources
+from keras_preact.data import augmentation, pipelines, sources
 from keras_preact.models.preprocessing import preprocess_input
 
+from tests.helpers.cifar_files import write_cifar
 from tests.helpers.marks import needs_fashion_mnist
-
-
-def write_cifar(root, name, records_per_file=20, seed=0):
-    """Writes CIFAR files in the official binary format; returns the labels of each split."""
-    folder, files, label_bytes, label_index, classes = readers.CIFAR_BINARY[name]
-    os.makedirs(os.path.join(root, folder), exist_ok=True)
-    rng = np.random.default_rng(seed)
-    written = {}
-    for split, names in files.items():
-        images, labels = [], []
-        for file in names:
-            label = rng.integers(0, classes, (records_per_file, label_bytes), dtype=np.uint8)
-            image = rng.integers(0, 256, (records_per_file, 3, 32, 32), dtype=np.uint8)
-            record = np.concatenate([label, image.reshape(records_per_file, -1)], axis=1)
-            record.tofile(os.path.join(root, folder, file))
-            images.append(image.transpose(0, 2, 3, 1))
-            labels.append(label[:, label_index])
-        written[split] = np.concatenate(images), np.concatenate(labels)
-    return written
-
-
-@pytest.mark.parametrize("name", ["cifar10", "cifar100"])
-def test_cifar_binary_loader_reads_the_official_layout(tmp_path, name):
-    written = write_cifar(str(tmp_path), name)
-    for split in ("train", "test"):
-        images, labels = readers.load_cifar(name, split, str(tmp_path))
-        np.testing.assert_array_equal(images, written[split][0])
-        np.testing.assert_array_equal(labels, written[split][1])
-        assert images.dtype == np.uint8 and images.shape[1:] == (32, 32, 3)
-
-
-def test_cifar_loader_rejects_bad_files(tmp_path):
-    root = str(tmp_path)
-    write_cifar(root, "cifar10")
-    path = os.path.join(root, "cifar-10-batches-bin", "test_batch.bin")
-    with open(path, "ab") as f:
-        f.write(b"\0" * 100)
-    with pytest.raises(ValueError, match=r"test_batch.bin is truncated or not a CIFAR binary file"):
-        readers.load_cifar("cifar10", "test", root)
-    record = np.zeros((2, 3073), np.uint8)
-    record[1, 0] = 10
-    record.tofile(path)
-    with pytest.raises(ValueError, match=r"test_batch.bin: record 1 has label 10; expected 0 to 9"):
-        readers.load_cifar("cifar10", "test", root)
-    with pytest.raises(FileNotFoundError, match=r"cifar-100-binary.*cifar-100-binary.tar.gz"):
-        readers.load_cifar("cifar100", "train", root)
-    with pytest.raises(ValueError, match=r"name='cifar1000'"):
-        readers.load_cifar("cifar1000", "train", root)
-
-
-def test_cifar_through_tfds_when_no_directory():
-    tfds = pytest.importorskip("tensorflow_datasets")
-    with tfds.testing.mock_data(num_examples=12):
-        images, labels = readers.load_cifar("cifar10", "train")
-    assert images.shape == (12, 32, 32, 3) and images.dtype == np.uint8
-    assert labels.shape == (12,) and labels.max() < 10
 
 
 def _take(dataset, count):
@@ -211,18 +156,6 @@ def test_crop_padding_bounds_the_shift_of_each_crop(padding):
         assert any(offset != (padding, padding) for offset in found), "no crop was shifted"
     with pytest.raises(ValueError, match=r"crop_padding=32; expected an integer from 0 to 31"):
         pipelines.make_dataset(source, "synthetic_cifar", training=True, batch_size=8, crop_padding=32)
-
-
-def test_missing_data_and_unknown_names_give_clear_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"Image folder not found: .*nowhere"):
-        sources.load_source("imagenet", "train", str(tmp_path / "nowhere"))
-    with pytest.raises(FileNotFoundError, match=r"apt-get install dataset-fashion-mnist"):
-        sources.load_source("fashion_mnist", "train", str(tmp_path))
-    with pytest.raises(ValueError, match=r"dataset='mnist'; expected one of"):
-        sources.load_source("mnist")
-    source = sources.load_source("synthetic_cifar", synthetic_size=16)
-    with pytest.raises(ValueError, match=r"imagenet_augment='random'"):
-        pipelines.make_dataset(source, "synthetic_cifar", training=True, batch_size=8, imagenet_augment="random")
 
 
 def test_tfds_stream_order_ignores_the_global_seed_even_zero(tmp_path):

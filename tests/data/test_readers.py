@@ -1,5 +1,5 @@
-"""Fashion-MNIST IDX files: the real ones when installed, and broken ones made here;
-`keras_preact.datasets`; and why tensorflow-datasets could not load a dataset."""
+"""Dataset readers: Fashion-MNIST IDX files (the real ones when installed, and broken
+ones made here), CIFAR's official binary files, and CIFAR through tensorflow-datasets."""
 
 import gzip
 import os
@@ -9,8 +9,10 @@ import sys
 import numpy as np
 import pytest
 
+from keras_preact.data import readers
 from keras_preact.data.readers import load_fashion_mnist, read_idx
 
+from tests.helpers.cifar_files import write_cifar
 from tests.helpers.marks import needs_fashion_mnist
 
 
@@ -65,50 +67,6 @@ def test_out_of_range_label(tmp_path):
         load_fashion_mnist("test", str(tmp_path))
 
 
-@needs_fashion_mnist
-def test_load_data_is_shaped_like_keras_datasets_with_a_channel_axis():
-    from keras_preact.datasets import fashion_mnist
-
-    (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data()
-    assert x_train.shape == (60000, *fashion_mnist.IMAGE_SHAPE) and x_test.shape == (10000, 28, 28, 1)
-    assert x_train.dtype == np.uint8 and y_train.shape == (60000,) and y_test.dtype == np.int64
-
-
-def test_load_data_without_the_files_says_how_to_get_them(tmp_path):
-    from keras_preact.datasets import fashion_mnist
-
-    with pytest.raises(FileNotFoundError, match=r"apt-get install dataset-fashion-mnist"):
-        fashion_mnist.load_data(str(tmp_path))
-
-
-def _raised(error, cause):
-    """`error` raised from `cause`, as tfds chains them."""
-    try:
-        try:
-            raise cause
-        except Exception as e:
-            raise error from e
-    except Exception as e:
-        return e
-
-
-@pytest.mark.parametrize(
-    "error, says",
-    [
-        (_raised(RuntimeError("x"), ModuleNotFoundError("No module", name="importlib_resources")), "the module "),
-        (_raised(OSError("Max retries exceeded"), ConnectionRefusedError(111, "refused")), ": no network ("),
-        (AssertionError("Dataset cifar10: could not find data in /d"), "has no prepared 'cifar10'"),
-    ],
-    ids=["missing module", "no network", "no data"],
-)
-def test_a_tfds_failure_names_its_cause(error, says):
-    from keras_preact.data.tfds_failures import tfds_failure
-
-    message = str(tfds_failure("cifar10", "/d", error, "Offline, do this."))
-    assert says in message and message.endswith("." if "module" in says else "Offline, do this.")
-    assert ("importlib_resources" in message) == (says == "the module ")
-
-
 @pytest.mark.slow
 def test_tfds_gets_as_far_as_the_download_offline(tmp_path):
     """tensorflow-datasets imports what its download needs (importlib_resources) and
@@ -129,3 +87,40 @@ def test_tfds_gets_as_far_as_the_download_offline(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "could not download 'cifar10'" in done.stdout and ": no network (" in done.stdout, done.stdout
     assert "--set data_dir=DIR" in done.stdout
+
+
+@pytest.mark.parametrize("name", ["cifar10", "cifar100"])
+def test_cifar_binary_loader_reads_the_official_layout(tmp_path, name):
+    written = write_cifar(str(tmp_path), name)
+    for split in ("train", "test"):
+        images, labels = readers.load_cifar(name, split, str(tmp_path))
+        np.testing.assert_array_equal(images, written[split][0])
+        np.testing.assert_array_equal(labels, written[split][1])
+        assert images.dtype == np.uint8 and images.shape[1:] == (32, 32, 3)
+
+
+def test_cifar_loader_rejects_bad_files(tmp_path):
+    root = str(tmp_path)
+    write_cifar(root, "cifar10")
+    path = os.path.join(root, "cifar-10-batches-bin", "test_batch.bin")
+    with open(path, "ab") as f:
+        f.write(b"\0" * 100)
+    with pytest.raises(ValueError, match=r"test_batch.bin is truncated or not a CIFAR binary file"):
+        readers.load_cifar("cifar10", "test", root)
+    record = np.zeros((2, 3073), np.uint8)
+    record[1, 0] = 10
+    record.tofile(path)
+    with pytest.raises(ValueError, match=r"test_batch.bin: record 1 has label 10; expected 0 to 9"):
+        readers.load_cifar("cifar10", "test", root)
+    with pytest.raises(FileNotFoundError, match=r"cifar-100-binary.*cifar-100-binary.tar.gz"):
+        readers.load_cifar("cifar100", "train", root)
+    with pytest.raises(ValueError, match=r"name='cifar1000'"):
+        readers.load_cifar("cifar1000", "train", root)
+
+
+def test_cifar_through_tfds_when_no_directory():
+    tfds = pytest.importorskip("tensorflow_datasets")
+    with tfds.testing.mock_data(num_examples=12):
+        images, labels = readers.load_cifar("cifar10", "train")
+    assert images.shape == (12, 32, 32, 3) and images.dtype == np.uint8
+    assert labels.shape == (12,) and labels.max() < 10
