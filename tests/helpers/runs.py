@@ -1,4 +1,5 @@
-"""Training runs for the tests that run the trainer's commands."""
+"""Training runs for the tests: the command-line arguments of a small synthetic run, a
+tiny run of the trainer in the test process, and waiting for a run's files."""
 
 import os
 import time
@@ -29,3 +30,18 @@ def wait_for(path, process, timeout=180):
         assert process.poll() is None, f"the process ended before {path} appeared"
         assert time.monotonic() < deadline, f"{path} did not appear"
         time.sleep(0.005)
+
+
+# Overrides of the smoke recipe for a tiny run: PreActResNet8 on synthetic CIFAR, 2 steps
+# of batch 16, a checkpoint every step, an evaluation at the end.
+TINY = ["model=PreActResNet8", "dataset=synthetic_cifar", "batch_size=16", "reference_batch_size=16",
+        "eval_batch_size=64", "total_steps=2", "eval_every=2", "checkpoint_every=1", "deterministic=false"]  # fmt: skip
+
+
+def tiny_trainer(workdir, *overrides):
+    """A one-device, silent Trainer of the TINY run in `workdir`, with `overrides`."""
+    from keras_preact.training import recipes, trainer
+    from keras_preact.training.config import apply_overrides
+
+    config = apply_overrides(recipes.get_recipe("smoke"), TINY + list(overrides))
+    return trainer.Trainer(config, str(workdir), "one_device", verbose=0)
