@@ -49,6 +49,7 @@ def test_from_keras_file_with_python_m(small_model, tmp_path):
     assert "max |logit diff|" in run.stdout
 
 
+@pytest.mark.slow
 def test_from_training_workdir_with_int8_calibrated_on_the_pipeline(tmp_path):
     workdir = tmp_path / "run"
     workdir.mkdir()

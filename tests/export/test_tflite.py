@@ -58,7 +58,9 @@ def exported(trained, tmp_path_factory):
 
 
 @needs_fashion_mnist
-@pytest.mark.parametrize("quantization", QUANTIZATIONS)
+@pytest.mark.parametrize(
+    "quantization", [pytest.param(q, marks=pytest.mark.slow) if q.startswith("int8") else q for q in QUANTIZATIONS]
+)
 def test_tflite_matches_keras(trained, exported, quantization):
     model, images, labels, calibration = trained
     directory, sizes = exported
@@ -89,6 +91,7 @@ def _weight_scales_per_tensor(path):
 
 
 @needs_fashion_mnist
+@pytest.mark.slow
 def test_int8_per_tensor_stores_one_scale_per_weight_tensor(exported):
     directory, sizes = exported
     scales = {quantization: _weight_scales_per_tensor(directory / f"{quantization}.tflite") for quantization in sizes}

@@ -20,7 +20,9 @@ needs_fashion_mnist = pytest.mark.skipif(
 )
 
 
-def grouped(name, *values, id=None):
+def grouped(name, *values, id=None, slow=False):
     """A parameter that pytest-xdist runs on the same worker as the others of `name`,
-    so that a model cached per worker is built once."""
-    return pytest.param(*(values or (name,)), id=id or name, marks=pytest.mark.xdist_group(name))
+    so that a model cached per worker is built once; marked `slow` if `slow` (a model of
+    depth >= 1000: `tests.helpers.models.is_deep`)."""
+    marks = [pytest.mark.xdist_group(name)] + ([pytest.mark.slow] if slow else [])
+    return pytest.param(*(values or (name,)), id=id or name, marks=marks)

@@ -17,6 +17,13 @@ def consumer_layers(model, name):
     return sorted(node.operation.name for node in model.get_layer(name)._outbound_nodes if node.operation.name in names)
 
 
+def is_deep(name):
+    """Whether the registered model `name` has 1000 layers or more (its tests are `slow`)."""
+    from keras_preact.models.registry import MODELS
+
+    return MODELS[name]["depth"] >= 1000
+
+
 _MODELS = {}
 
 

@@ -14,7 +14,7 @@ import tensorflow as tf
 import keras_preact
 
 from tests.helpers.marks import grouped
-from tests.helpers.models import SMALL_SHAPE, default_model
+from tests.helpers.models import SMALL_SHAPE, default_model, is_deep
 
 MODELS = keras_preact.list_models()
 CLASSES = 7  # not the default of either family
@@ -24,10 +24,6 @@ POOLINGS = (None, "avg", "max")
 
 def family(name):
     return keras_preact.models.registry.MODELS[name]["family"]
-
-
-def is_deep(name):
-    return keras_preact.models.registry.MODELS[name]["depth"] >= 1000
 
 
 def repeats_shallower_units(name):
@@ -50,7 +46,7 @@ def images(shape, seed=0):
 _BUILT = {}
 
 
-@pytest.fixture(params=[grouped(name) for name in MODELS])
+@pytest.fixture(params=[grouped(name, slow=is_deep(name)) for name in MODELS])
 def built(request):
     """(name, model with logits, images, classes), built once per worker. A 1000-layer net
     is the session's default model (tests.helpers.models.default_model, also used for the parameter

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.helpers.marks import grouped
-from tests.helpers.models import default_model
+from tests.helpers.models import default_model, is_deep
 
 EXPECTED = {
     # v2, CIFAR-10 (10 classes)
@@ -45,7 +45,7 @@ def trainable_count(model):
     return int(sum(np.prod(w.shape) for w in model.trainable_weights))
 
 
-@pytest.mark.parametrize("name", [grouped(n) for n in sorted(EXPECTED)])
+@pytest.mark.parametrize("name", [grouped(n, slow=is_deep(n)) for n in sorted(EXPECTED)])
 def test_trainable_parameters_match_independent_implementations(name):
     assert trainable_count(default_model(name)) == EXPECTED[name]
 
@@ -62,7 +62,7 @@ def weight_layer_count(model):
     )
 
 
-@pytest.mark.parametrize("name", [grouped(n) for n in sorted(PAPER_TABLE_4)])
+@pytest.mark.parametrize("name", [grouped(n, slow=is_deep(n)) for n in sorted(PAPER_TABLE_4)])
 def test_counts_agree_with_table_4_of_the_paper(name):
     """Table 4 counts weight layers only: PreActResNet1001 has 10,178,490 conv/fc
     parameters (10.2M) plus 149,216 BN scales and offsets (10,327,706 in all)."""
@@ -78,6 +78,7 @@ def test_counts_agree_with_table_4_of_the_paper(name):
 
 
 @pytest.mark.xdist_group("PreActResNet1001")
+@pytest.mark.slow
 def test_resnet1001_structure():
     """The 1001-layer net of [2]: 333 bottleneck units, 111 per stage, 1001 weight layers."""
     model = default_model("PreActResNet1001")

@@ -26,7 +26,7 @@ from keras_preact.weights.torch7_layout import APRIL_2016_LAYOUT, torch7_layers 
 
 from tests.helpers import torch7_models  # noqa: E402
 from tests.helpers.marks import grouped  # noqa: E402
-from tests.helpers.models import default_model  # noqa: E402
+from tests.helpers.models import default_model, is_deep  # noqa: E402
 from tests.helpers.peer_checkpoints import (  # noqa: E402
     convert_in_float64,
     images,
@@ -92,7 +92,10 @@ def _registered():
     return sorted(seen.values(), key=lambda v: (v[0].model, v[0].source))
 
 
-@pytest.mark.parametrize("info, peer", [grouped(i.model, i, p, id=f"{i.model}-{i.source}") for i, p in _registered()])
+@pytest.mark.parametrize(
+    "info, peer",
+    [grouped(i.model, i, p, id=f"{i.model}-{i.source}", slow=is_deep(i.model)) for i, p in _registered()],
+)
 def test_every_registered_source_model_fits_the_model_it_loads_into(info, peer):
     """Structure (every layer name and variable shape) and trainable-parameter count of
     the source library's model against the keras_preact model the weights need."""
