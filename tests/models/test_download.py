@@ -49,7 +49,7 @@ def keras_home(tmp_path, monkeypatch):
 def release(tmp_path_factory):
     """pytorchcv's preresnet20_cifar10 with random weights, zipped as pytorchcv releases it."""
     pytest.importorskip("torch")
-    from peer_checkpoints import pytorchcv_release
+    from tests.helpers.peer_checkpoints import pytorchcv_release
 
     return pytorchcv_release(tmp_path_factory.mktemp("release"))
 

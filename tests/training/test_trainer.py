@@ -11,12 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.helpers import HELPERS, ROOT
 from tests.helpers.runs import tiny_trainer
-
-WORKER = os.path.join(HELPERS, "train_worker.py")
-KILL_AT = os.path.join(HELPERS, "kill_at.py")
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}
 
 
 def test_a_finished_run_without_its_checkpoints_is_not_silently_redone(tmp_path):
