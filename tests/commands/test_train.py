@@ -24,8 +24,6 @@ from tests.helpers.runs import synthetic_run, wait_for
 
 KILL_AT = os.path.join(HELPERS, "kill_at.py")
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}
-
-
 # A small synthetic run for the fault tests: 40 steps, a checkpoint every 5, an evaluation every 10.
 FAULT_RUN = synthetic_run(total_steps=40, checkpoint_every=5, boundary=30, eval_every=10)
 
