@@ -1,10 +1,10 @@
 """Files written by the previous release (0.1.0, flat module layout) still load.
 
-tests/data/release-0.1.0/ holds two `.keras` files saved by keras_preact 0.1.0 with
+tests/helpers/data/release-0.1.0/ holds two `.keras` files saved by keras_preact 0.1.0 with
 random weights: a pre-activation net with zero-padding shortcuts (the fused
 BatchNormalization and `ZeroPadShortcut`) and a v1 net with exclusive gating
 (`GatedAdd`), with the logits that release computed. The shipped weights file, also
-written by 0.1.0, is loaded by tests/test_shipped.py.
+written by 0.1.0, is loaded by tests/weights/test_shipped.py.
 """
 
 import json
@@ -16,7 +16,9 @@ import pytest
 
 import keras_preact  # noqa: F401  (registers the package's Keras classes)
 
-DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "release-0.1.0")
+from tests.helpers import HELPERS
+
+DATA = os.path.join(HELPERS, "data", "release-0.1.0")
 with open(os.path.join(DATA, "expected.json")) as _f:
     EXPECTED = json.load(_f)
 

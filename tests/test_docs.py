@@ -2,7 +2,7 @@
 docs/ runs in order, in one working folder shared by the documents (so docs/training.md
 finds the runs that README.md started, as a reader who follows them in order would),
 with the small substitutions the blocks state in `# in tests:` comments; a block that
-cannot run here says why in a `# not run in tests:` first line (tests/doc_blocks.py).
+cannot run here says why in a `# not run in tests:` first line (tests/helpers/doc_blocks.py).
 A new block that does not run fails the suite.
 """
 
@@ -13,8 +13,8 @@ import sys
 
 import pytest
 
-import doc_blocks
-from conftest import needs_fashion_mnist
+from tests.helpers import HELPERS, doc_blocks
+from tests.helpers.marks import needs_fashion_mnist
 
 ROOT = doc_blocks.ROOT
 README_MAX_LINES = 250
@@ -68,7 +68,7 @@ def test_every_block_runs_in_order(workspace):
     env = {**os.environ, "KERAS_HOME": str(workspace / ".keras"), "MPLBACKEND": "Agg", "PYTHONPATH": ROOT}
     env.pop("KERAS_PREACT_VERBOSE", None)
     done = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "tests", "doc_blocks.py"), str(workspace)],
+        [sys.executable, os.path.join(HELPERS, "doc_blocks.py"), str(workspace)],
         env=env,
         capture_output=True,
         text=True,

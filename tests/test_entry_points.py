@@ -38,8 +38,9 @@ def test_console_scripts_point_at_functions_that_exist():
 
 @pytest.mark.slow
 def test_python_m_diagnostics_shows_its_usage():
-    """`python -m keras_preact.train`, `.export` and `.demo` run in test_training,
-    test_export_cli and test_demo; the diagnostics' entry point is checked here."""
+    """`python -m keras_preact.train`, `.export` and `.demo` run in tests/commands/
+    (test_train.py, test_export.py, test_demo.py); the diagnostics' entry point is
+    checked here."""
     command = [sys.executable, "-m", "keras_preact.diagnostics", "--help"]
     done = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]

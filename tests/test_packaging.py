@@ -21,7 +21,7 @@ import pytest
 
 import keras_preact
 
-from conftest import needs_fashion_mnist
+from tests.helpers.marks import needs_fashion_mnist
 
 # The models the JAX run builds: each (family, version, block) at its smallest named
 # depth, and the deepest ImageNet net. The 1000-layer nets build through the same Keras
@@ -92,7 +92,7 @@ print(json.dumps(report))
 def _tensorflow_outputs(directory):
     """Weights files of the unit variants and a pytorchcv checkpoint, written here (on
     TensorFlow, with PyTorch), and the outputs they give."""
-    from peer_checkpoints import images, peer_model, randomize, save_peer_checkpoint
+    from tests.helpers.peer_checkpoints import images, peer_model, randomize, save_peer_checkpoint
 
     x = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype("float32")
     np.save(directory / "x.npy", x)

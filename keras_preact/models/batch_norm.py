@@ -164,5 +164,5 @@ class BatchNormalization(layers.BatchNormalization):
 
 
 # Saved files name it "keras.layers.BatchNormalization", so they load without this package
-# (`tests/test_plain_keras.py` and `tests/test_optimizers.py` load them with Keras alone).
+# (`tests/utils/test_serialization.py` and `tests/training/test_optimizers.py` load them with Keras alone).
 save_under_keras_name(BatchNormalization, "keras.layers.BatchNormalization")

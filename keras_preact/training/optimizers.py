@@ -46,5 +46,5 @@ class SGD(keras.optimizers.SGD):
 
 
 # Saved files name it "keras.optimizers.SGD", so they load without this package
-# (`tests/test_plain_keras.py` and `tests/test_optimizers.py` load them with Keras alone).
+# (`tests/utils/test_serialization.py` and `tests/training/test_optimizers.py` load them with Keras alone).
 save_under_keras_name(SGD, "keras.optimizers.SGD")
