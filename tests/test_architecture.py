@@ -24,10 +24,11 @@ ALLOWED = {
     "utils": {"utils"},
     "models": {"utils", "models"},
     "weights": {"utils", "models", "weights"},
-    "data": {"utils", "models", "weights", "data"},
-    "training": {"utils", "models", "weights", "data", "training"},
-    "export": {"utils", "models", "weights", "data", "export"},
+    "data": {"utils", "models", "data"},
+    "training": {"utils", "models", "data", "training"},
+    "export": {"utils", "models", "data", "export"},
     "datasets": {"utils", "data", "datasets"},
+    "commands": {"utils", "models", "weights", "data", "training", "export", "datasets", "commands"},
 }
 MAX_MODULE_LINES = 300
 
@@ -93,12 +94,31 @@ def test_imports_run_one_way():
         ("export", "from keras_preact.training.step import make_train_step\n"),
         ("utils", "from keras_preact.models import specs\n"),
         ("weights", "import keras_preact\n"),
+        ("data", "from keras_preact.weights import convert\n"),
+        ("training", "from keras_preact.commands import train\n"),
     ],
 )
 def test_a_module_importing_across_the_direction_is_reported(tmp_path, layer, source):
     path = tmp_path / "module.py"
     path.write_text(source)
     assert len(violations([(layer, str(path))])) == 1
+
+
+def test_a_models_module_alone_loads_no_keras():
+    """The commands check model and dataset names with `models.names` and
+    `data.catalog` before they load Keras or TensorFlow."""
+    code = (
+        "import sys\n"
+        "from keras_preact.models.names import model_arguments\n"
+        "from keras_preact.data.catalog import DATASETS\n"
+        "model_arguments('PreActResNet110')\n"
+        "print(sorted(m for m in ('keras', 'tensorflow', 'jax') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": ROOT}, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
 
 
 def test_no_module_is_longer_than_the_limit():

@@ -1,5 +1,6 @@
-"""The commands the package installs point at functions that exist, and the `python -m`
-entry points start."""
+"""One pattern for commands: each console script the package installs is the `main` of
+a module of `keras_preact.commands` named after it, and each of those modules runs as
+`python -m keras_preact.commands.NAME`."""
 
 import configparser
 import os
@@ -30,18 +31,28 @@ def test_console_scripts_point_at_functions_that_exist():
         "keras-preact-convert",
         "keras-preact-evaluate",
         "keras-preact-predict",
+        "keras-preact-demo",
     }
     for target in scripts.values():
         module, function = target.split(":")
         assert callable(getattr(importlib.import_module(module), function)), target
 
 
-@pytest.mark.slow
-def test_python_m_diagnostics_shows_its_usage():
-    """`python -m keras_preact.train`, `.export` and `.demo` run in tests/commands/
-    (test_train.py, test_export.py, test_demo.py); the diagnostics' entry point is
-    checked here."""
-    command = [sys.executable, "-m", "keras_preact.diagnostics", "--help"]
+def test_every_command_is_a_module_of_keras_preact_commands_named_after_it():
+    import keras_preact.commands
+
+    folder = os.path.dirname(keras_preact.commands.__file__)
+    modules = {n[:-3] for n in os.listdir(folder) if n.endswith(".py") and n != "__init__.py"}
+    scripts = _console_scripts()
+    assert {f"keras-preact-{m.split('.')[-1]}" for m in modules if m != "model_options"} == set(scripts)
+    for script, target in scripts.items():
+        assert target == f"keras_preact.commands.{script.removeprefix('keras-preact-')}:main"
+
+
+@pytest.mark.parametrize("script", sorted(_console_scripts()))
+def test_python_m_runs_each_command(script):
+    name = script.removeprefix("keras-preact-")
+    command = [sys.executable, "-m", f"keras_preact.commands.{name}", "--help"]
     done = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.startswith("usage: keras-preact-diagnostics")
+    assert done.stdout.startswith(f"usage: {script}")

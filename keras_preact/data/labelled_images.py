@@ -148,11 +148,11 @@ def top_k_counts(model, stream, transform, total, batch_size, classes, paths=Non
             images, labels = next(iterator)
         except StopIteration:
             break
-        except tf.errors.InvalidArgumentError as e:
+        except tf.errors.InvalidArgumentError:
             batch = paths[seen : seen + batch_size] if paths else []
             bad = next((p for p in batch if not _decodes(p)), None)
             where = bad or f"images {seen + 1} to {seen + batch_size}"
-            raise ValueError(f"{where}: could not be decoded as an image ({str(e).splitlines()[0]})") from None
+            raise ValueError(f"{where}: could not be decoded as a JPEG or PNG image") from None
         scores = np.asarray(model.predict_on_batch(images), np.float64)
         ranked = np.argsort(-scores, axis=1, kind="stable")[:, :top]
         labels = labels.numpy()

@@ -37,8 +37,8 @@ def inference_model(model, weights=None, preprocessing=None, size=None, classes=
         return _registered(model, weights, size)
     import keras
 
-    import keras_preact
     from keras_preact.models.pretrained import WeightsInfo
+    from keras_preact.models.registry import get_model
     from keras_preact.models.transforms import transform_of
 
     if weights is None:
@@ -51,7 +51,7 @@ def inference_model(model, weights=None, preprocessing=None, size=None, classes=
         size = size or DEFAULT_SIZES.get(preprocessing, 224)
         channels = 1 if preprocessing == "fashion_mnist" else 3
         classes = classes or DEFAULT_CLASSES.get(preprocessing, 1000)
-        loaded = keras_preact.get_model(model, weights=weights, input_shape=(size, size, channels), classes=classes)
+        loaded = get_model(model, weights=weights, input_shape=(size, size, channels), classes=classes)
     imagenet = preprocessing.startswith("imagenet")
     info = WeightsInfo(
         model,
@@ -69,18 +69,17 @@ def inference_model(model, weights=None, preprocessing=None, size=None, classes=
 
 
 def _registered(model, weights, size):
-    import keras_preact
-    from keras_preact.models.pretrained import get_weights_info
-    from keras_preact.models.registry import model_arguments
+    from keras_preact.models.pretrained import get_weights_info, list_weights
+    from keras_preact.models.registry import get_model, model_arguments
     from keras_preact.models.transforms import transform_of
 
     model_arguments(model)  # an unknown name: its message
     info = get_weights_info(model, weights)
     if info is None:
-        known = keras_preact.list_weights(model)
+        known = list_weights(model)
         raise ValueError(f"--weights {weights}: not registered for {model} ({known or 'none are'})")
     shape = None if size is None else (size, size, info.input_shape[2])
-    loaded = keras_preact.get_model(model, weights=weights, input_shape=shape)
+    loaded = get_model(model, weights=weights, input_shape=shape)
     return loaded, transform_of(info, size), info
 
 

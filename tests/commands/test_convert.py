@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("torch")
 
 import keras_preact  # noqa: E402
-from keras_preact.weights import cli  # noqa: E402
+from keras_preact.commands import convert as cli  # noqa: E402
 
 from tests.helpers import ROOT, peer_checkpoints  # noqa: E402
 from tests.helpers.peer_checkpoints import peer_model, save_state  # noqa: E402
@@ -84,7 +84,7 @@ def test_a_full_disk_while_writing_weights_ends_with_exit_4_and_one_paragraph(re
         [
             sys.executable,
             "-m",
-            "keras_preact.weights.cli",
+            "keras_preact.commands.convert",
             "--source",
             "pytorchcv",
             "--checkpoint",

@@ -1,4 +1,4 @@
-"""The README's main command (`make demo`, i.e. `python -m keras_preact.demo`): the `demo`
+"""The README's main command (`make demo`, i.e. `keras-preact-demo`): the `demo`
 recipe through the package's trainer, then the SavedModel and TFLite exports with their
 parity check. Run as an operator would, on a shortened schedule of the real data."""
 
@@ -27,7 +27,7 @@ SHORT = ["--set", "train_subset=3072", "--set", "total_steps=24", "--set", "chec
 
 
 def _demo(workdir, *extra):
-    command = [sys.executable, "-m", "keras_preact.demo", "--workdir", str(workdir), *extra]
+    command = [sys.executable, "-m", "keras_preact.commands.demo", "--workdir", str(workdir), *extra]
     return subprocess.run(command, env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
@@ -75,7 +75,9 @@ def test_demo_exports_match_keras_and_the_saved_model_reloads(demo_run):
 
 
 def test_demo_errors_are_one_line_with_their_exit_status(tmp_path, capsys):
-    from keras_preact import demo  # in this process: an unreported error would fail the test with its traceback
+    from keras_preact.commands import (
+        demo,  # in this process: an unreported error would fail the test with its traceback
+    )
 
     assert demo.main(["--workdir", str(tmp_path / "w"), "--data-dir", str(tmp_path / "missing"), "--quiet"]) == 2
     assert "Fashion-MNIST train files not found" in capsys.readouterr().err

@@ -5,7 +5,7 @@ import csv
 
 import pytest
 
-from keras_preact import diagnostics as command
+from keras_preact.commands import diagnostics as command
 
 
 def test_cli_writes_csv_and_png_and_exits_0(tmp_path, capsys):

@@ -1,24 +1,23 @@
 """`keras-preact-evaluate`: the shipped Fashion-MNIST weights score their recorded test
 accuracy on the 10,000 test images written as PNG files into an ImageFolder, through the
 same command a user runs; a weights file or a `.keras` file with `--preprocessing`
-scores as the registered weights; bad arguments are refused in one line."""
+scores as the registered weights, and the same images as a tfds dataset on disk score
+as the folder; bad arguments are refused in one line."""
 
 import json
 import os
 import time
-import types
 
 import pytest
 
-from keras_preact import evaluate
+from keras_preact.commands import evaluate, model_options
 from keras_preact.utils import quiet
 
-from tests.helpers.fashion_mnist_folder import folder_names, write_image_folder
+from tests.helpers import ROOT
+from tests.helpers.fashion_mnist_folder import folder_names, write_image_folder, write_tfds_dataset
 from tests.helpers.marks import needs_fashion_mnist
 
-SHIPPED_FILE = os.path.join(
-    os.path.dirname(evaluate.__file__), "weights", "files", "preactresnet20_fashion_mnist.weights.h5"
-)
+SHIPPED_FILE = os.path.join(ROOT, "keras_preact", "weights", "files", "preactresnet20_fashion_mnist.weights.h5")
 REGISTERED = ["--model", "PreActResNet20", "--weights", "fashion_mnist"]
 
 
@@ -55,7 +54,7 @@ def test_the_shipped_weights_score_their_recorded_accuracy(test_split_folder, tm
         results = json.load(f)
     assert results["top1"] == pytest.approx(recorded_accuracy(), abs=1e-4)
     assert 1.0 >= results["top5"] >= results["top1"]
-    assert results["images"] == 10000 and results["class_folders"] == 10 and results["labels"] == "sorted"
+    assert results["images"] == 10000 and results["classes"] == 10 and results["labels"] == "sorted"
     assert (results["model"], results["weights"]) == ("PreActResNet20", "fashion_mnist")
     assert json.loads(printed.splitlines()[-1]) == results
     print(f"evaluated 10,000 PNG files in {seconds:.1f} s: top-1 {results['top1']}, top-5 {results['top5']}")
@@ -152,12 +151,35 @@ def test_a_file_that_is_not_an_image_is_named(tmp_path, capsys):
 def test_the_light_copies_match():
     from keras_preact.models.preprocessing import DATASET_STATS
 
-    assert evaluate.PREPROCESSINGS == (*DATASET_STATS, "none")
+    assert model_options.PREPROCESSINGS == (*DATASET_STATS, "none")
     assert sorted(folder_names()) == folder_names()
 
 
-def test_wordnet_id_folders_take_their_imagenet_labels():
-    thousand = types.SimpleNamespace(classes=1000)
-    assert evaluate.class_labels(["n01440764", "n01443537", "n15075141"], thousand) == ([0, 1, 999], "wordnet")
-    assert evaluate.class_labels(["n01440764", "other"], thousand) == ([0, 1], "sorted")
-    assert evaluate.class_labels(["n01440764"], types.SimpleNamespace(classes=10)) == ([0], "sorted")
+@needs_fashion_mnist
+def test_a_tfds_dataset_on_disk_scores_as_the_same_images_in_a_folder(tmp_path, capsys):
+    data_dir = tmp_path / "tensorflow_datasets"
+    write_tfds_dataset(data_dir, count=300)
+    write_image_folder(str(tmp_path / "folder"), count=300)
+    scored = []
+    for data in (
+        ["--data", "tfds:fashion_mnist", "--tfds-data-dir", str(data_dir)],
+        ["--data", str(tmp_path / "folder")],
+    ):
+        assert run([*REGISTERED, *data, "--batch-size", "64"]) == 0
+        result = json.loads(capsys.readouterr().out.splitlines()[-1])
+        scored.append((result["top1"], result["top5"], result["images"], result["classes"]))
+    assert scored[0] == scored[1] and scored[0][2] == 300 and scored[0][0] > 0.8
+    assert result["labels"] == "sorted"
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (["--data", "tfds:"], "--data tfds:: expected tfds:NAME or tfds:NAME:SPLIT"),
+        (["--data", "tfds:a:b:c"], "expected tfds:NAME or tfds:NAME:SPLIT"),
+        (["--data", ".", "--tfds-data-dir", "."], "--tfds-data-dir is for --data tfds:NAME[:SPLIT]"),
+    ],
+    ids=["empty", "too many parts", "data dir"],
+)
+def test_bad_tfds_arguments_are_refused_in_one_line(data, message, capsys):
+    assert message in _refusal([*REGISTERED, *data], capsys)

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 import keras_preact
-from keras_preact.export import cli as export_cli
+from keras_preact.commands import export as export_cli
 from keras_preact.training.config import TrainConfig
 
 
@@ -39,7 +39,7 @@ def test_from_keras_file_with_python_m(small_model, tmp_path):
     path = tmp_path / "m.keras"
     small_model.save(path)
     run = subprocess.run(
-        [sys.executable, "-m", "keras_preact.export", "--keras-file", str(path), "--dataset", "fashion_mnist"]
+        [sys.executable, "-m", "keras_preact.commands.export", "--keras-file", str(path), "--dataset", "fashion_mnist"]
         + ["--saved-model", str(tmp_path / "serving"), "--name", "fm", "--version", "3"],
         capture_output=True,
         text=True,

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from keras_preact import predict
+from keras_preact.commands import predict
 from keras_preact.utils import quiet
 
 from tests.helpers.fashion_mnist_folder import write_image_folder

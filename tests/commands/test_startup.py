@@ -17,13 +17,12 @@ ANSWER_SECONDS = 2.0
 # Each command's quick answers, run in one process that then reports what it imported.
 QUICK = r"""
 import contextlib, io, sys
-from keras_preact import demo, diagnostics, evaluate, predict
-from keras_preact.export import cli as export
-from keras_preact.training import cli as train
-from keras_preact.weights import cli as convert
+from keras_preact.commands import convert, demo, diagnostics, evaluate, export, predict, train
 
 calls = [(train.main, ["--help"]), (train.main, ["--list-recipes"]), (train.main, ["--recipe", "smoke"]),
          (train.main, ["--strategy", "x"]), (train.main, ["--recipe", "nope", "--workdir", "w"]),
+         *[(train.main, ["--recipe", "smoke", "--workdir", "w", "--set", s])
+           for s in ("batch_size=-1", "model=Nope", "dataset=nope", "base_lr=NaN", "nokey=1", "boundaries=[3,2]")],
          (export.main, ["--help"]), (export.main, ["--model", "PreActResNet8"]),
          (export.main, ["--model", "X", "--tflite", "m", "--quantization", "int4"]),
          (diagnostics.main, ["--help"]), (diagnostics.main, ["--steps", "x"]), (demo.main, ["--help"]),
@@ -31,6 +30,7 @@ calls = [(train.main, ["--help"]), (train.main, ["--list-recipes"]), (train.main
          (evaluate.main, ["--help"]), (evaluate.main, ["--model", "ResNet50", "--weights", "imagenet"]),
          (evaluate.main, ["--model", "ResNet50", "--weights", "imagenet", "--data", "missing/folder"]),
          (evaluate.main, ["--model", "m.keras", "--data", "."]), (predict.main, ["--help"]),
+         (evaluate.main, ["--model", "ResNet50", "--weights", "imagenet", "--data", "tfds:"]),
          (predict.main, ["missing.jpg", "--model", "ResNet50", "--weights", "imagenet"]),
          (predict.main, [sys.executable, "--model", "ResNet50", "--weights", "imagenet"])]
 for main, argv in calls:
@@ -56,6 +56,8 @@ def test_quick_answers_load_no_tensorflow_or_keras():
         ["keras-preact-train", "--help"],
         ["keras-preact-train", "--list-recipes"],
         ["keras-preact-train", "--recipe", "smoke"],
+        ["keras-preact-train", "--recipe", "smoke", "--workdir", "w", "--set", "model=PreActResNet21"],
+        ["keras-preact-demo", "--help"],
         ["keras-preact-export", "--help"],
         ["keras-preact-diagnostics", "--help"],
         ["keras-preact-convert", "--help"],

@@ -1,4 +1,4 @@
-"""`keras-preact-train` (`python -m keras_preact.train`), run as an operator runs it: the
+"""`keras-preact-train` (`python -m keras_preact.commands.train`), run as an operator runs it: the
 smoke recipe end to end, argument errors, `--list-recipes`; SIGKILL and a damaged
 checkpoint (the rerun resumes and ends identical), SIGKILL between a checkpoint and its
 evaluation, and SIGTERM (a checkpoint, exit 0). The fault tests run the command in
@@ -30,7 +30,7 @@ FAULT_RUN = synthetic_run(total_steps=40, checkpoint_every=5, boundary=30, eval_
 
 def _cli(args, timeout=240, **kwargs):
     return subprocess.run(
-        [sys.executable, "-m", "keras_preact.train", *args],
+        [sys.executable, "-m", "keras_preact.commands.train", *args],
         env=ENV, capture_output=True, text=True, timeout=timeout, cwd=ROOT, **kwargs,
     )  # fmt: skip
 
@@ -62,7 +62,7 @@ def _load_weights(workdir):
 @pytest.mark.slow
 def test_killed_run_resumes_at_its_checkpoint_and_ends_identical(tmp_path, uninterrupted_run):
     workdir = tmp_path / "run"
-    command = [sys.executable, "-m", "keras_preact.train", *FAULT_RUN, "--workdir", str(workdir)]
+    command = [sys.executable, "-m", "keras_preact.commands.train", *FAULT_RUN, "--workdir", str(workdir)]
     process = subprocess.Popen(command, env=ENV, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for(workdir / "checkpoints" / "step-00000015", process)
@@ -93,7 +93,7 @@ def test_a_kill_between_a_checkpoint_and_its_evaluation_loses_no_history_row(tmp
     resumed run evaluates step 20 first, and its averages still cover steps 11-20."""
     workdir = tmp_path / "run"
     killed = subprocess.run(
-        [sys.executable, KILL_AT, "keras_preact.training.evaluation:evaluate", "2", "-m", "keras_preact.train",
+        [sys.executable, KILL_AT, "keras_preact.training.evaluation:evaluate", "2", "-m", "keras_preact.commands.train",
          *FAULT_RUN, "--workdir", str(workdir)],
         env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=240,
     )  # fmt: skip
@@ -113,7 +113,7 @@ def test_a_kill_between_a_checkpoint_and_its_evaluation_loses_no_history_row(tmp
 @pytest.mark.slow
 def test_sigterm_saves_and_exits_cleanly(tmp_path):
     workdir = tmp_path / "run"
-    command = [sys.executable, "-m", "keras_preact.train", *FAULT_RUN, "--workdir", str(workdir)]
+    command = [sys.executable, "-m", "keras_preact.commands.train", *FAULT_RUN, "--workdir", str(workdir)]
     process = subprocess.Popen(command, env=ENV, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for(workdir / "checkpoints" / "step-00000005", process)
@@ -144,7 +144,7 @@ def test_cli_runs_the_smoke_recipe_end_to_end(tmp_path, capsys):
     assert any(f.startswith("events") for f in os.listdir(tmp_path / "tensorboard"))
     model = keras.saving.load_model(tmp_path / "model.keras")
     assert model.output_shape == (None, 10)
-    from keras_preact.training.cli import main  # the reruns in this process: no TensorFlow start-up each
+    from keras_preact.commands.train import main  # the reruns in this process: no TensorFlow start-up each
 
     capsys.readouterr()
     assert main(["--recipe", "smoke", "--workdir", str(tmp_path)]) == 0
@@ -167,7 +167,7 @@ def test_cli_errors_name_the_bad_value(tmp_path, capsys):
     done = _cli(["--recipe", "smoke", "--workdir", str(tmp_path), "--cpu-devices", "2", "--strategy", "mirrored",
                  "--set", "batch_size=7", "--set", "dataset=synthetic_cifar"])  # fmt: skip
     assert done.returncode == 2 and "batch_size=7, not divisible by the 2 replicas" in done.stderr
-    from keras_preact.training.cli import main
+    from keras_preact.commands.train import main
 
     assert main(["--recipe", "smoke", "--workdir", str(tmp_path / "b"), "--set", "data_dir=/nonexistent"]) == 2
     assert "/nonexistent" in capsys.readouterr().err
@@ -182,7 +182,8 @@ def test_cli_errors_name_the_bad_value(tmp_path, capsys):
 
 
 def test_list_recipes_prints_every_recipe(capsys):
-    from keras_preact.training import cli, recipes
+    from keras_preact.commands import train as cli
+    from keras_preact.training import recipes
 
     assert cli.main(["--list-recipes"]) == 0
     lines = capsys.readouterr().out.splitlines()

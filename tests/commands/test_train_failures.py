@@ -2,7 +2,7 @@
 weights, a full or read-only disk, an unwritable workdir, damaged checkpoints and data,
 SIGTERM during start-up; each ends with a one-paragraph message and a documented status.
 
-Most run `keras_preact.training.cli.main` in this process (the command's code, without a
+Most run `keras_preact.commands.train.main` in this process (the command's code, without a
 TensorFlow start-up per case); the signal tests start the command as a process. The disk
 tests mount small tmpfs file systems, which needs root (as in CI here); elsewhere they skip.
 """
@@ -18,7 +18,8 @@ import time
 
 import pytest
 
-from keras_preact.training import cli, failures
+from keras_preact.commands import train as cli
+from keras_preact.training import failures
 from keras_preact.training.checkpoints import AtomicCheckpointManager
 
 from tests.helpers import ROOT
@@ -154,7 +155,7 @@ def test_unreadable_data_ends_with_exit_5_and_writes_nothing(tmp_path, capsys):
 
 
 def _start(workdir):
-    command = [sys.executable, "-m", "keras_preact.train", *_args(workdir)]
+    command = [sys.executable, "-m", "keras_preact.commands.train", *_args(workdir)]
     return subprocess.Popen(command, env=ENV, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

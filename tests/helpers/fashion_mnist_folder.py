@@ -31,3 +31,25 @@ def write_image_folder(root, count=None):
         Image.fromarray(image[:, :, 0], mode="L").save(path, compress_level=1)
         paths.append(path)
     return paths, images, labels
+
+
+def write_tfds_dataset(data_dir, count, name="fashion_mnist"):
+    """Writes the first `count` test images as the prepared tfds dataset `name` (split
+    "test") under `data_dir`, as `tfds build` leaves it (for "fashion_mnist", the
+    registered builder's version, so that `tfds.builder` reads it as its own); returns
+    (images, labels)."""
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    from keras_preact.datasets.fashion_mnist import load_data
+
+    _, (images, labels) = load_data()
+    images, labels = images[:count], labels[:count].astype("int64")
+    features = tfds.features.FeaturesDict(
+        {"image": tfds.features.Image(shape=(28, 28, 1)), "label": tfds.features.ClassLabel(num_classes=10)}
+    )
+    stream = tf.data.Dataset.from_tensor_slices({"image": images, "label": labels})
+    tfds.dataset_builders.store_as_tfds_dataset(
+        name=name, version="3.0.1", features=features, split_datasets={"test": stream}, data_dir=str(data_dir)
+    )
+    return images, labels

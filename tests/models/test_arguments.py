@@ -1,11 +1,16 @@
 """keras.applications arguments: validated up front, errors echo the value received;
-the defaults, pooling, data format and dtype policy follow keras.applications."""
+the defaults, pooling, data format and dtype policy follow keras.applications; the
+layout options merge {defaults, the weights' builder_options, explicit arguments}."""
+
+import re
+import types
 
 import keras
 import numpy as np
 import pytest
 
 import keras_preact
+from keras_preact.models import arguments
 
 
 @pytest.mark.parametrize(
@@ -105,3 +110,54 @@ def test_classifier_output_is_float32_under_mixed_precision(policy):
 def test_layout_options_are_checked(options, message):
     with pytest.raises(ValueError, match=message):
         keras_preact.build_resnet(20, family="cifar", **options)
+
+
+@pytest.mark.parametrize(
+    "builder_options, explicit, expected",
+    [
+        ({}, {"stem_activation": None, "downsample_shortcut": None}, ("shared", "projection")),
+        ({"stem_activation": "none"}, {"stem_activation": None, "downsample_shortcut": None}, ("none", "projection")),
+        (
+            {"stem_activation": "separate", "downsample_shortcut": "input_projection"},
+            {"stem_activation": "separate", "downsample_shortcut": None},
+            ("separate", "input_projection"),
+        ),
+        (None, {"stem_activation": "none", "downsample_shortcut": "zero_pad"}, ("none", "zero_pad")),
+    ],
+    ids=["defaults", "the weights'", "explicit and equal", "no weights"],
+)
+def test_builder_options_merge_defaults_the_weights_and_explicit_arguments(builder_options, explicit, expected):
+    info = None if builder_options is None else types.SimpleNamespace(builder_options=builder_options)
+    merged = arguments.merge_builder_options(info, explicit)
+    assert (merged["stem_activation"], merged["downsample_shortcut"]) == expected
+
+
+@pytest.mark.parametrize(
+    "explicit, message",
+    [
+        (
+            {"stem_activation": "shared"},
+            "stem_activation='shared' with weights='w' of M, which need stem_activation='none'",
+        ),
+        ({"downsample_shortcut": "zero_pad"}, "downsample_shortcut='zero_pad' with weights='w' of M, which need"),
+    ],
+)
+def test_an_explicit_option_the_weights_do_not_take_is_refused(explicit, message):
+    info = types.SimpleNamespace(name="w", model="M", source="s", builder_options={"stem_activation": "none"})
+    with pytest.raises(ValueError, match=re.escape(message)):
+        arguments.merge_builder_options(info, {"stem_activation": None, "downsample_shortcut": None, **explicit})
+
+
+def test_weights_may_set_only_the_layout_options():
+    with pytest.raises(ValueError, match=r"builder_options key='stride_on'; expected one of"):
+        keras_preact.register_weights(
+            "PreActResNet20",
+            "w",
+            url="file:///w",
+            sha256="0" * 64,
+            input_shape=(32, 32, 3),
+            classes=10,
+            preprocessing="cifar10",
+            builder_options={"stride_on": "1x1"},
+        )
+    assert keras_preact.get_weights_info("PreActResNet20", "w") is None

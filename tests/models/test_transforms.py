@@ -123,6 +123,21 @@ def test_the_shipped_fashion_mnist_weights_take_their_images_as_they_are():
     np.testing.assert_allclose(x, keras_preact.preprocess_input(images, "fashion_mnist"), rtol=1e-6, atol=1e-6)
 
 
+def test_a_model_that_normalises_itself_takes_the_transform_without_normalisation():
+    """normalize=False leaves the statistics to a model built with
+    include_preprocessing=True: its outputs equal the plain model's on the normalised
+    input, and normalising twice changes them."""
+    images = np.random.default_rng(1).integers(0, 256, (3, 40, 36, 1), dtype=np.uint8)
+    plain = keras_preact.PreActResNet20(weights="fashion_mnist", input_shape=(28, 28, 1))
+    inside = keras_preact.PreActResNet20(weights="fashion_mnist", input_shape=(28, 28, 1), include_preprocessing=True)
+    normalised = keras_preact.eval_transform("PreActResNet20", "fashion_mnist")(images[:, :28, :28])
+    raw = keras_preact.eval_transform("PreActResNet20", "fashion_mnist", normalize=False)(images[:, :28, :28])
+    np.testing.assert_array_equal(raw, images[:, :28, :28].astype("float32"))
+    expected = plain.predict_on_batch(normalised)
+    np.testing.assert_allclose(inside.predict_on_batch(raw), expected, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(inside.predict_on_batch(normalised), expected, rtol=1e-2, atol=1e-3)
+
+
 def test_the_registry_records_the_publishers_sizes():
     info = keras_preact.get_weights_info("PreActResNet50", "imagenet")
     assert (info.crop_pct, info.test_size, info.test_crop_pct) == (0.95, 288, 1.0)
@@ -142,6 +157,7 @@ def test_the_registry_records_the_publishers_sizes():
         (("PreActResNet50", "imagenet", True), "size=True"),
         (("PreActResNet50", "cifar10"), "weights='cifar10'"),
         ((50, "imagenet"), "model=50"),
+        (("PreActResNet50", "imagenet", None, "no"), "normalize='no'"),
     ],
 )
 def test_bad_arguments_are_named(arguments, match):

@@ -1,5 +1,5 @@
-"""`TrainConfig`: linear scaling of the rate and the steps, and `--set` overrides parsed as
-JSON, named when bad."""
+"""`TrainConfig`: linear scaling of the rate and of every step count (the schedule's and
+the intervals', one unit), and `--set` overrides parsed as JSON, named when bad."""
 
 import pytest
 
@@ -12,8 +12,22 @@ def test_linear_scaling_keeps_the_epochs_and_scales_the_rate():
     scaled = config.scaled()
     assert scaled["base_lr"] == pytest.approx(0.2) and scaled["warmup_lr"] == pytest.approx(0.02)
     assert (scaled["warmup_steps"], scaled["boundaries"], scaled["total_steps"]) == (200, [16_000, 24_000], 32_000)
+    intervals = ("eval_every", "checkpoint_every", "log_every")
+    assert [scaled[k] for k in intervals] == [getattr(config, k) // 2 for k in intervals]
     unscaled = apply_overrides(config, ["lr_scaling=none"]).scaled()
     assert unscaled["base_lr"] == pytest.approx(0.1) and unscaled["total_steps"] == 64_000
+    assert [unscaled[k] for k in intervals] == [getattr(config, k) for k in intervals]
+
+
+def test_a_smaller_batch_checkpoints_and_evaluates_at_the_same_epochs():
+    """Batch 32 of the smoke recipe (reference 64): twice the steps, and the intervals
+    twice as long, so checkpoints and evaluations fall at the same points of the data."""
+    config = apply_overrides(recipes.get_recipe("smoke"), ["batch_size=32"])
+    scaled = config.scaled()
+    factor = config.reference_batch_size // config.batch_size
+    assert scaled["total_steps"] == config.total_steps * factor
+    for key in ("eval_every", "checkpoint_every", "log_every"):
+        assert scaled[key] == getattr(config, key) * factor, key
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from keras_preact.commands.train import main
 from keras_preact.training import recipes
-from keras_preact.training.cli import main
 from keras_preact.training.config import TrainConfig, apply_overrides
 
 # field -> values it must refuse (as JSON text for --set), beyond those of its type

@@ -17,6 +17,7 @@ pytest.importorskip("torch")
 
 import keras_preact  # noqa: E402
 from keras_preact.models import pretrained  # noqa: E402
+from keras_preact.models.transforms import resize_and_crop_sizes  # noqa: E402
 from keras_preact.utils.files import file_sha256  # noqa: E402
 from keras_preact.weights.ported import converted_filename, fetch_ported  # noqa: E402
 from keras_preact.weights.publishers import PUBLISHERS  # noqa: E402
@@ -127,8 +128,8 @@ def test_builder_checks_apply_to_ported_weights(pytorchcv_release, keras_home):
 
 
 def test_the_weights_page_lists_every_registration_with_its_facts():
-    """docs/pretrained-weights.md has a row per ported weight, with its source file, hash
-    and published accuracy as registered."""
+    """docs/pretrained-weights.md has a row per ported weight, with its source file, hash,
+    published accuracy, evaluation transform and larger test size as registered."""
     page = open(os.path.join(ROOT, "docs", "pretrained-weights.md")).read()
     rows = [line for line in page.splitlines() if line.startswith("| `") and "` | `" in line]
     for info in keras_preact.list_weights(details=True):
@@ -137,6 +138,19 @@ def test_the_weights_page_lists_every_registration_with_its_facts():
         (row,) = [r for r in rows if r.startswith(f"| `{info.model}` | `{info.name}` |")]
         assert info.published_accuracy.split(" (")[0] in row
         assert (info.source_hash or "none published")[:13] in row
+        evaluation, test_size = row.split(" | ")[-2:]
+        resize, crop = resize_and_crop_sizes(info)
+        if info.resize_size is None:
+            assert evaluation == f"{crop} x {crop} as is"
+        else:
+            assert (
+                evaluation == f"{info.interpolation}, shorter side {resize}, crop {crop} (crop_pct {info.crop_pct:.3g})"
+            )
+        if info.test_size is None:
+            assert test_size == "none |"
+        else:
+            shown = f"{info.test_size}, crop_pct {info.test_crop_pct:.3g}: {info.test_accuracy.split(' (')[0]} |"
+            assert test_size == shown
 
 
 def test_every_ported_registration_states_its_source_license_accuracy_and_preprocessing():

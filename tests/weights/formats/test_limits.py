@@ -68,7 +68,7 @@ def test_views_inside_their_storage_read_as_numpy_views(kind, tmp_path):
 
 
 def test_a_converted_file_is_never_written_from_outside_the_storage(tmp_path, capsys):
-    from keras_preact.weights import cli
+    from keras_preact.commands import convert as cli
 
     path = torch_file(
         tmp_path / "r20.pth",
