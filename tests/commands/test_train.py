@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from tests.helpers import HELPERS, ROOT
 from tests.helpers.marks import needs_fashion_mnist
-from tests.helpers.runs import synthetic_run, wait_for
+from tests.helpers.runs import signal_when, synthetic_run, wait_for
 
 KILL_AT = os.path.join(HELPERS, "kill_at.py")
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}
@@ -115,12 +115,7 @@ def test_sigterm_saves_and_exits_cleanly(tmp_path):
     workdir = tmp_path / "run"
     command = [sys.executable, "-m", "keras_preact.commands.train", *FAULT_RUN, "--workdir", str(workdir)]
     process = subprocess.Popen(command, env=ENV, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_for(workdir / "checkpoints" / "step-00000005", process)
-        process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=120)
-    finally:
-        process.kill()
+    out, err = signal_when(workdir / "checkpoints" / "step-00000005", process)
     assert process.returncode == 0, err[-3000:]
     assert "SIGTERM: saved the checkpoint of step" in out
     stopped_at = json.loads(out.strip().splitlines()[-1])["step"]

@@ -23,7 +23,7 @@ from keras_preact.training import failures
 from keras_preact.training.checkpoints import AtomicCheckpointManager
 
 from tests.helpers import ROOT
-from tests.helpers.runs import wait_for
+from tests.helpers.runs import signal_when
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}
 FIELDS = {"model": "PreActResNet8", "dataset": "synthetic_cifar", "batch_size": 16, "reference_batch_size": 16,
@@ -170,12 +170,7 @@ def test_sigterm_during_start_up_exits_0_or_143_and_saves_nothing(tmp_path):
     assert early.returncode == -signal.SIGTERM and not (tmp_path / "early").exists()
 
     process = _start(tmp_path / "run")
-    try:
-        wait_for(tmp_path / "run" / "config.json", process, timeout=120)  # the trainer is starting
-        process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=120)
-    finally:
-        process.kill()
+    out, err = signal_when(tmp_path / "run" / "config.json", process, timeout=120)  # the trainer is starting
     assert process.returncode == 0, err[-3000:]
     assert "SIGTERM before the first step: nothing new to save (step 0)" in out
     assert json.loads(out.strip().splitlines()[-1])["status"] == "preempted"

@@ -2,6 +2,7 @@
 tiny run of the trainer in the test process, and waiting for a run's files."""
 
 import os
+import signal
 import time
 
 
@@ -45,3 +46,14 @@ def tiny_trainer(workdir, *overrides):
 
     config = apply_overrides(recipes.get_recipe("smoke"), TINY + list(overrides))
     return trainer.Trainer(config, str(workdir), "one_device", verbose=0)
+
+
+def signal_when(path, process, signum=signal.SIGTERM, timeout=180):
+    """Sends `signum` to `process` once `path` exists; returns its (stdout, stderr)
+    once it has ended (killed if it has not within 120 s)."""
+    try:
+        wait_for(path, process, timeout)
+        process.send_signal(signum)
+        return process.communicate(timeout=120)
+    finally:
+        process.kill()

@@ -30,11 +30,9 @@ def test_imagenet_depths_follow_the_papers_tables(depth, block, units):
         (44, "basic", 7),
         (56, "basic", 9),
         (110, "basic", 18),
-        # `slow` as the test ids naming a depth >= 1000 were before the marks were
-        # explicit (a table lookup: quick)
-        pytest.param(1202, "basic", 200, marks=pytest.mark.slow),
+        (1202, "basic", 200),
         (164, "bottleneck", 18),
-        pytest.param(1001, "bottleneck", 111, marks=pytest.mark.slow),
+        (1001, "bottleneck", 111),
         (8, "basic", 1),
         (11, "bottleneck", 1),
         (29, "bottleneck", 3),

@@ -165,7 +165,6 @@ def test_bad_arguments_are_named(arguments, match):
         keras_preact.eval_transform(*arguments)
 
 
-@pytest.mark.slow  # as the test ids naming int8 (here in "uint8") were before the marks were explicit; quick
 @pytest.mark.parametrize(
     "images",
     [np.zeros((40, 40, 3), "float32"), np.zeros((40, 40, 1), "uint8"), np.zeros((40, 40), "uint8")],

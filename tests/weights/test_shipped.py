@@ -38,8 +38,7 @@ def test_set():
     return np.asarray(keras_preact.preprocess_input(images.astype("float32"), "fashion_mnist")), labels
 
 
-# The int8 TFLite file's tests are `slow`. (Its checksum test is quick; it is marked as
-# the test ids naming int8 were before the marks were explicit.)
+# The int8 TFLite file's accuracy tests are `slow` (the checksums are quick).
 INT8 = [path for path, entry in ARTIFACTS.items() if entry["format"] == "tflite_int8"]
 
 
@@ -47,7 +46,7 @@ def _paths(paths):
     return [pytest.param(path, marks=pytest.mark.slow) if path in INT8 else path for path in paths]
 
 
-@pytest.mark.parametrize("path", _paths(ARTIFACTS))
+@pytest.mark.parametrize("path", list(ARTIFACTS))
 def test_artifacts_match_their_checksums_and_stay_small(path):
     entry = ARTIFACTS[path]
     files = entry.get("files") or {path: entry["sha256"]}
