@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -35,18 +33,15 @@ def test_from_name_and_weights_file(small_model, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_from_keras_file_with_python_m(small_model, tmp_path):
+def test_from_keras_file(small_model, tmp_path, capsys):
+    """In this process (`python -m keras_preact.commands.export` runs in
+    tests/test_entry_points.py)."""
     path = tmp_path / "m.keras"
     small_model.save(path)
-    run = subprocess.run(
-        [sys.executable, "-m", "keras_preact.commands.export", "--keras-file", str(path), "--dataset", "fashion_mnist"]
-        + ["--saved-model", str(tmp_path / "serving"), "--name", "fm", "--version", "3"],
-        capture_output=True,
-        text=True,
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
+    argv = ["--keras-file", str(path), "--dataset", "fashion_mnist"]
+    assert export_cli.main([*argv, "--saved-model", str(tmp_path / "serving"), "--name", "fm", "--version", "3"]) == 0
     assert os.path.isfile(tmp_path / "serving" / "fm" / "3" / "saved_model.pb")
-    assert "max |logit diff|" in run.stdout
+    assert "max |logit diff|" in capsys.readouterr().out
 
 
 @pytest.mark.slow
