@@ -101,7 +101,8 @@ def test_torchvision_sha256_prefix_is_checked(keras_home, tmp_path):
     release = tmp_path / f"resnet18-{digest[:8]}.pth"
     os.rename(path, release)
     imagenet = dict(input_shape=(224, 224, 3), classes=1000, preprocessing="imagenet")
-    register("file://" + str(release), f"sha256:{digest[:7]}0", model="ResNet18", source="torchvision", **imagenet)
+    wrong = digest[:7] + ("1" if digest[7] == "0" else "0")  # the prefix with its last digit changed
+    register("file://" + str(release), f"sha256:{wrong}", model="ResNet18", source="torchvision", **imagenet)
     with pytest.raises(ValueError, match="does not match its publisher's hash"):
         keras_preact.ResNet18(weights=NAME)
     register("file://" + str(release), f"sha256:{digest[:8]}", model="ResNet18", source="torchvision", **imagenet)
