@@ -44,13 +44,6 @@ def test_a_model_of_another_depth_is_refused_before_it_is_built(resnet20_state, 
     assert time.perf_counter() - start < 10  # building the 60,002-layer net would take many minutes
 
 
-def _mount_tmpfs(directory, size):
-    directory.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(directory)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
-
-
 # TensorFlow's C++ start-up notices ("I0000 00:00:...") are not the command's output.
 TF_NOTICE = re.compile(r"^[IWE]\d{4} |^WARNING: All log messages before absl")
 
