@@ -26,9 +26,9 @@ before it (docs/architecture.md, enforced by tests/test_architecture.py):
 * `commands`: the command-line tools (`keras-preact-train`, `-export`, `-convert`,
   `-evaluate`, `-predict`, `-diagnostics`, `-demo`), one module each.
 
-This module and `commands` sit on top and may import any layer. `import keras_preact` loads nothing but this module: the
-first use of a name loads the models (and Keras), and the commands answer `--help`
-without starting TensorFlow.
+This module and `commands` sit on top and may import any layer. `import keras_preact`
+loads nothing but this module: the first use of a name loads the models (and Keras), and
+the commands answer `--help` without starting TensorFlow.
 """
 
 import importlib

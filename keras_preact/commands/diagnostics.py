@@ -48,6 +48,10 @@ def main(argv=None):
     """Runs the command; returns its exit status (0: the CSV and PNG are written)."""
     parser = _parser()
     args = parser.parse_args(argv)
+    from keras_preact.data.catalog import DATASETS  # TensorFlow-free: refused before it loads
+
+    if args.dataset not in DATASETS:
+        parser.error(f"Received: --dataset {args.dataset!r}; expected one of {sorted(DATASETS)}.")
     quiet.start(args.verbose)
     quiet.load_tensorflow()
     try:
@@ -71,17 +75,15 @@ def _batches(dataset, batch, seed, input_shape):
 
 
 def run(args):
-    """Measures every model of `args` (the command's parsed arguments), writes
-    `<out>.csv` and `<out>.png`; returns the rows.
+    """Measures every model of `args` (the command's parsed arguments, their dataset
+    checked), writes `<out>.csv` and `<out>.png`; returns the rows.
 
     Raises:
-        ValueError: for an unknown dataset, naming it and the known ones.
+        ValueError: for a model name, or a dataset whose images the model does not take.
     """
-    from keras_preact.data.sources import DATASETS
+    from keras_preact.data.catalog import DATASETS
     from keras_preact.training.diagnostics import plot, write_csv
 
-    if args.dataset not in DATASETS:
-        raise ValueError(f"Received: --dataset {args.dataset!r}; expected one of {sorted(DATASETS)}.")
     info = DATASETS[args.dataset]
     rows = []
     for name in args.models:

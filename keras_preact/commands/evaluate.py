@@ -60,15 +60,16 @@ def parse_tfds(spec):
     return parts[1], parts[2] if len(parts) == 3 else None
 
 
-def _labelled_images(args, info):
+def _labelled_images(args, tfds_spec, info):
     """(stream of (image, label), image count, class count, files or None, what the
-    results say of the labels) of `--data`."""
+    results say of the labels) of `--data` (`tfds_spec`: its (name, split), or None
+    for a folder)."""
     from keras_preact.data import labelled_images
     from keras_preact.models.decoding import class_names
 
     channels = info.input_shape[2]
-    if args.data.startswith("tfds:"):
-        name, split = parse_tfds(args.data)
+    if tfds_spec is not None:
+        name, split = tfds_spec
         stream, count, classes = labelled_images.tfds_stream(name, split, args.tfds_data_dir, channels)
         if classes > info.classes:
             raise ValueError(f"--data {args.data}: {classes} classes; the model has {info.classes}")
@@ -87,9 +88,10 @@ def main(argv=None):
     check_model_arguments(parser, args)
     if args.tfds_data_dir and not args.data.startswith("tfds:"):
         parser.error("--tfds-data-dir is for --data tfds:NAME[:SPLIT]")
+    tfds_spec = None
     if args.data.startswith("tfds:"):
         try:
-            parse_tfds(args.data)
+            tfds_spec = parse_tfds(args.data)
         except ValueError as e:
             parser.error(str(e))
     elif not os.path.isdir(args.data):
@@ -100,7 +102,7 @@ def main(argv=None):
 
     model, transform, info = load_model(parser, args)
     try:
-        stream, count, classes, paths, labels = _labelled_images(args, info)
+        stream, count, classes, paths, labels = _labelled_images(args, tfds_spec, info)
         correct1, correct5, seen = top_k_counts(
             model, stream, transform, count, args.batch_size, info.classes, paths, not args.quiet
         )
@@ -116,7 +118,7 @@ def main(argv=None):
         "weights": args.weights,
         "preprocessing": info.preprocessing,
         "size": args.size or info.input_shape[0],
-        "data": args.data if args.data.startswith("tfds:") else os.path.abspath(args.data),
+        "data": args.data if tfds_spec else os.path.abspath(args.data),
         "classes": classes,
         "labels": labels,
     }

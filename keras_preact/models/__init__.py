@@ -42,37 +42,7 @@ _MODULES = {
     "eval_transform": "keras_preact.models.transforms",
 }
 
-__all__ = [
-    "build_resnet",
-    "BUILDERS",
-    "DATASET_STATS",
-    "decode_predictions",
-    "feature_extractor",
-    "freeze_batch_norm",
-    "DropPath",
-    "DropPathAdd",
-    "eval_transform",
-    "GatedAdd",
-    "get_model",
-    "get_spec",
-    "get_weights_info",
-    "includes_preprocessing",
-    "list_models",
-    "list_weights",
-    "load_weights_strict",
-    "model_arguments",
-    "MODELS",
-    "NORMS",
-    "prepare_fit",
-    "preprocess_input",
-    "pyramid_outputs",
-    "register_weights",
-    "ResNetSpec",
-    "sync_batch_norm",
-    "unregister_weights",
-    "WeightsInfo",
-    "ZeroPadShortcut",
-]
+__all__ = list(_MODULES)
 
 
 def __getattr__(name):

@@ -6,7 +6,8 @@ rates by batch_size / reference_batch_size and every step count by the inverse, 
 run covers the same epochs (Goyal et al., 2017): the schedule's (`warmup_steps`,
 `boundaries`, `total_steps`) and the operational ones (`eval_every`,
 `checkpoint_every`, `log_every`) alike, so that one config holds step counts in one
-unit; `lr_scaling="none"` uses them as written. Field names are the `--set` keys of the `keras-preact-train` command.
+unit; `lr_scaling="none"` uses them as written. Field names are the `--set` keys of
+the `keras-preact-train` command.
 """
 
 import dataclasses

@@ -61,6 +61,6 @@ _STATUSES = (
     (ValueError, EXIT_USAGE),
     (FileNotFoundError, EXIT_USAGE),
 )
-# The errors the commands (`keras-preact-train`, `python -m keras_preact.commands.demo`) report in one
+# The errors the commands (`keras-preact-train`, `keras-preact-demo`) report in one
 # paragraph with `exit_status(error)`; anything else is a bug and keeps its traceback.
 REPORTED = tuple(kind for kind, _ in _STATUSES)

@@ -117,8 +117,6 @@ def validate_values(config):
     for field in ("deterministic", "sync_bn", "remat"):
         boolean(field, getattr(config, field))
     check_choice("mixed_precision", config.mixed_precision, MIXED_PRECISION)
-    if not is_integer(config.eval_crop):
-        _fail("eval_crop", config.eval_crop, "an integer crop size, e.g. 224")
     return config
 
 
@@ -128,11 +126,14 @@ def validate(config):
     Raises:
         ValueError: for the first field outside its allowed values.
     """
-    from keras_preact.data import augmentation, sources
+    from keras_preact.data import augmentation
+    from keras_preact.data.catalog import DATASETS
 
     validate_values(config)
     model_kwargs("model_kwargs", config.model_kwargs, config.model)
     check_choice("imagenet_augment", config.imagenet_augment, augmentation.IMAGENET_AUGMENTS)
+    if not is_integer(config.eval_crop):
+        _fail("eval_crop", config.eval_crop, f"one of {tuple(augmentation.IMAGENET_EVAL_RESIZE)}")
     check_choice("eval_crop", config.eval_crop, tuple(augmentation.IMAGENET_EVAL_RESIZE))
-    augmentation.check_crop_padding(config.crop_padding, sources.DATASETS[config.dataset].image_shape[0])
+    augmentation.check_crop_padding(config.crop_padding, DATASETS[config.dataset].image_shape[0])
     return config

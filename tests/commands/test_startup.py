@@ -24,6 +24,7 @@ calls = [(train.main, ["--help"]), (train.main, ["--list-recipes"]), (train.main
          (export.main, ["--help"]), (export.main, ["--model", "PreActResNet8"]),
          (export.main, ["--model", "X", "--tflite", "m", "--quantization", "int4"]),
          (diagnostics.main, ["--help"]), (diagnostics.main, ["--steps", "x"]), (demo.main, ["--help"]),
+         (diagnostics.main, ["--dataset", "mnist"]),
          (convert.main, ["--help"]), (convert.main, ["--list"]), (convert.main, ["--source", "caffe"]),
          (evaluate.main, ["--help"]), (evaluate.main, ["--model", "ResNet50", "--weights", "imagenet"]),
          (evaluate.main, ["--model", "ResNet50", "--weights", "imagenet", "--data", "missing/folder"]),
